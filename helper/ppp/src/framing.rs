@@ -1,0 +1,1 @@
+//! Async HDLC-like framing (RFC 1662).
