@@ -173,7 +173,15 @@ impl Auth {
                 mschap: None,
             },
         };
-        Auth::new(method, side, String::new(), restart, max_transmits, None, rng)
+        Auth::new(
+            method,
+            side,
+            String::new(),
+            restart,
+            max_transmits,
+            None,
+            rng,
+        )
     }
 
     /// The authenticator's half (the answerer).
@@ -192,7 +200,15 @@ impl Auth {
                 answered: None,
             },
         };
-        Auth::new(method, side, our_name, restart, max_transmits, rechallenge, rng)
+        Auth::new(
+            method,
+            side,
+            our_name,
+            restart,
+            max_transmits,
+            rechallenge,
+            rng,
+        )
     }
 
     fn new(
@@ -218,6 +234,12 @@ impl Auth {
             done: false,
             out: VecDeque::new(),
         }
+    }
+
+    /// Whether authentication has succeeded (and not been re-challenged
+    /// since).
+    pub fn succeeded(&self) -> bool {
+        self.done
     }
 
     /// The method in use.
@@ -323,9 +345,28 @@ impl Auth {
         match self.side {
             Side::PapPeer { .. } => self.send_pap_request(now),
             Side::ChapAuthenticator { .. } => self.resend_challenge(now),
-            _ => {}
+            Side::ChapPeer { .. } => self.resend_response(now),
+            Side::PapAuthenticator => {}
         }
         Outcome::Pending
+    }
+
+    /// Sends (again) our Response to the latest Challenge. The Success may
+    /// be lost, so the peer repeats its Response until a verdict arrives;
+    /// the authenticator answers repeats with the same verdict
+    /// (RFC 1994 §4.1, implementation note).
+    fn resend_response(&mut self, now: Instant) {
+        let Side::ChapPeer {
+            last: Some((id, data)),
+            ..
+        } = &self.side
+        else {
+            return;
+        };
+        let (id, data) = (*id, data.clone());
+        self.send(chap::RESPONSE, id, &data);
+        self.transmits += 1;
+        self.deadline = Some(now + self.restart);
     }
 
     /// A received PAP or CHAP packet.
@@ -338,7 +379,7 @@ impl Auth {
         match &mut self.side {
             Side::PapPeer { .. } => self.pap_peer(packet),
             Side::PapAuthenticator => self.pap_authenticator(packet, secrets),
-            Side::ChapPeer { .. } => self.chap_peer(packet),
+            Side::ChapPeer { .. } => self.chap_peer(packet, now),
             Side::ChapAuthenticator { .. } => self.chap_authenticator(packet, secrets, now),
         }
     }
@@ -402,7 +443,7 @@ impl Auth {
         }
     }
 
-    fn chap_peer(&mut self, packet: Packet<'_>) -> Outcome {
+    fn chap_peer(&mut self, packet: Packet<'_>, now: Instant) -> Outcome {
         let method = self.method;
         let Side::ChapPeer {
             credentials,
@@ -420,9 +461,7 @@ impl Auth {
                 // A retransmitted challenge: the same answer again.
                 if let Some((id, response)) = last {
                     if *id == packet.id && !self.done {
-                        let data = response.clone();
-                        let id = *id;
-                        self.send(chap::RESPONSE, id, &data);
+                        self.resend_response(now);
                         return Outcome::Pending;
                     }
                 }
@@ -464,7 +503,8 @@ impl Auth {
                 *last = Some((packet.id, data.clone()));
                 // A new challenge while up is a re-challenge (RFC 1994 §2).
                 self.done = false;
-                self.send(chap::RESPONSE, packet.id, &data);
+                self.transmits = 0;
+                self.resend_response(now);
                 Outcome::Pending
             }
             chap::SUCCESS => {
@@ -493,6 +533,7 @@ impl Auth {
                     }
                 }
                 self.done = true;
+                self.deadline = None;
                 Outcome::Success { peer_name: None }
             }
             chap::FAILURE => {
@@ -502,6 +543,7 @@ impl Auth {
                 if *id != packet.id {
                     return Outcome::Pending;
                 }
+                self.deadline = None;
                 let text = wire::printable(packet.data);
                 let message = if method == AuthMethod::MsChapV2 {
                     mschapv2_failure_text(&text)
@@ -536,7 +578,11 @@ impl Auth {
             // A retransmitted Response: repeat our verdict (RFC 1994 §4.2).
             if *id == packet.id {
                 let (code, data) = (
-                    if *success { chap::SUCCESS } else { chap::FAILURE },
+                    if *success {
+                        chap::SUCCESS
+                    } else {
+                        chap::FAILURE
+                    },
                     reply.clone(),
                 );
                 self.send(code, packet.id, &data);
@@ -555,8 +601,7 @@ impl Auth {
                     value.len() == MSCHAPV2_RESPONSE_LEN,
                 ) {
                     (Ok(auth_challenge), true) => {
-                        let peer_challenge: [u8; 16] =
-                            value[..16].try_into().unwrap_or([0; 16]);
+                        let peer_challenge: [u8; 16] = value[..16].try_into().unwrap_or([0; 16]);
                         let nt: [u8; 24] = value[24..48].try_into().unwrap_or([0; 24]);
                         let expected = mschapv2::generate_nt_response(
                             &auth_challenge,

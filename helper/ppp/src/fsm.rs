@@ -280,10 +280,7 @@ impl<N: Negotiator> Fsm<N> {
     fn irc_configure(&mut self) {
         self.restart_count = u32::from(self.config.max_configure.max(1));
         self.counting = Counter::Configure;
-        if !matches!(
-            self.state,
-            State::ReqSent | State::AckRcvd | State::AckSent
-        ) {
+        if !matches!(self.state, State::ReqSent | State::AckRcvd | State::AckSent) {
             self.naks_sent = 0;
             self.naks_received = 0;
             self.neg.reset();
@@ -319,11 +316,8 @@ impl<N: Negotiator> Fsm<N> {
     fn str(&mut self, now: Instant) {
         let id = self.next_id();
         let msg = self.term_message.clone();
-        self.out.push_back(Output::Send(wire::build(
-            code::TERMINATE_REQUEST,
-            id,
-            &msg,
-        )));
+        self.out
+            .push_back(Output::Send(wire::build(code::TERMINATE_REQUEST, id, &msg)));
         self.restart_count = self.restart_count.saturating_sub(1);
         self.deadline = Some(now + self.restart_interval());
     }

@@ -259,7 +259,9 @@ impl Negotiator for Lcp {
                     let suggested = parse_auth_option(o.data);
                     let acceptable = |m: &AuthMethod| self.required_methods().contains(m);
                     let next = match suggested {
-                        Some(s) if acceptable(&s) && !self.tried.contains(&s) && !treat_as_reject => {
+                        Some(s)
+                            if acceptable(&s) && !self.tried.contains(&s) && !treat_as_reject =>
+                        {
                             Some(s)
                         }
                         _ => self.preferred_untried(),

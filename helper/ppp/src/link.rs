@@ -23,8 +23,8 @@ use std::time::Duration;
 
 use crate::auth::{Auth, Outcome};
 use crate::config::{AuthMethod, Config, Credentials, Role, SecretLookup};
-use crate::fsm::{Fsm, Output, State};
 use crate::framing::{Accm, Decoder, Encoder, FrameError, TxOptions};
+use crate::fsm::{Fsm, Output, State};
 use crate::ipcp::Ipcp;
 use crate::ipv6cp::{self, Ipv6cp};
 use crate::lcp::{AuthPolicy, Lcp, DEFAULT_MRU};
@@ -210,6 +210,7 @@ pub struct Link {
     echo_missed: u32,
     info: Option<LinkInfo>,
     finished: bool,
+    terminated_authenticating: Option<AuthMethod>,
 }
 
 impl core::fmt::Debug for Link {
@@ -285,6 +286,7 @@ impl Link {
             echo_missed: 0,
             info: None,
             finished: false,
+            terminated_authenticating: None,
         }
     }
 
@@ -666,7 +668,10 @@ impl Link {
                 }
                 self.echo_missed = 0;
             }
-            code::PROTOCOL_REJECT | code::ECHO_REQUEST | code::ECHO_REPLY | code::DISCARD_REQUEST => {
+            code::PROTOCOL_REJECT
+            | code::ECHO_REQUEST
+            | code::ECHO_REPLY
+            | code::DISCARD_REQUEST => {
                 // Not opened (or Discard-Request): silently discarded.
             }
             _ => {
@@ -698,6 +703,14 @@ impl Link {
     }
 
     fn on_auth_outcome(&mut self, outcome: Outcome, now: Instant) {
+        if outcome == Outcome::Pending {
+            return;
+        }
+        // The verdict (Success/Failure, Ack/Nak) goes out before anything
+        // it causes: the peer must see it before our IPCP or LCP Terminate.
+        while let Some((proto, pkt)) = self.auth.as_mut().and_then(Auth::poll_transmit) {
+            self.send_control(proto, &pkt, now);
+        }
         match outcome {
             Outcome::Pending => {}
             Outcome::Success { peer_name } => {
@@ -748,6 +761,13 @@ impl Link {
     }
 
     fn on_lcp(&mut self, output: Output, now: Instant) {
+        if let (Output::Failure(DownReason::TerminatedByPeer { .. }), Phase::Authenticate) =
+            (&output, self.phase)
+        {
+            if self.credentials.is_some() && !self.auth.as_ref().is_some_and(Auth::succeeded) {
+                self.terminated_authenticating = self.auth.as_ref().map(Auth::method);
+            }
+        }
         match output {
             Output::Send(pkt) => self.send_control(protocol::LCP, &pkt, now),
             Output::Failure(reason) => self.record_failure(reason),
@@ -780,9 +800,8 @@ impl Link {
             (_, None) => None,
             // Authenticator: we asked the peer to authenticate.
             (None, Some(method)) => {
-                let rechallenge = (self.config.auth.rechallenge_interval > 0).then(|| {
-                    Duration::from_secs(u64::from(self.config.auth.rechallenge_interval))
-                });
+                let rechallenge = (self.config.auth.rechallenge_interval > 0)
+                    .then(|| Duration::from_secs(u64::from(self.config.auth.rechallenge_interval)));
                 Some(Auth::authenticator(
                     method,
                     self.config.auth.name.clone(),
@@ -805,9 +824,8 @@ impl Link {
             Some(mut auth) => {
                 self.reached_auth = true;
                 self.set_phase(Phase::Authenticate);
-                self.auth_deadline = Some(
-                    now + Duration::from_secs(u64::from(self.config.auth.timeout.max(1))),
-                );
+                self.auth_deadline =
+                    Some(now + Duration::from_secs(u64::from(self.config.auth.timeout.max(1))));
                 auth.start(now);
                 self.auth = Some(auth);
             }
@@ -826,7 +844,14 @@ impl Link {
         // The NCPs' outputs (their This-Layer-Down) are drained next.
         self.info = None;
         if self.phase != Phase::Dead {
-            self.set_phase(Phase::Terminate);
+            // Closing: the link is ending; otherwise the peer restarted
+            // negotiation and we are establishing it again.
+            let closing = matches!(self.lcp.state(), State::Closing | State::Stopping);
+            self.set_phase(if closing {
+                Phase::Terminate
+            } else {
+                Phase::Establish
+            });
         }
     }
 
@@ -868,7 +893,12 @@ impl Link {
                 }
             }
             Output::Finished => {
-                let alive = |s: State| !matches!(s, State::Initial | State::Starting | State::Closed | State::Stopped);
+                let alive = |s: State| {
+                    !matches!(
+                        s,
+                        State::Initial | State::Starting | State::Closed | State::Stopped
+                    )
+                };
                 let v4 = self.config.ipcp.enabled && alive(self.ipcp.state());
                 let v6 = self.config.ipv6cp.enabled && alive(self.ipv6cp.state());
                 if self.phase == Phase::Network && !v4 && !v6 {
@@ -926,12 +956,32 @@ impl Link {
 
     fn final_reason(&self) -> DownReason {
         let reason = self.failure.clone().unwrap_or(DownReason::LowerDown);
+        // The peer hung up while checking our credentials: its verdict may
+        // have been lost on the line, but the Terminate-Request says it
+        // (pppd closes with "Authentication failed").
+        if let (
+            Some(method),
+            DownReason::TerminatedByPeer {
+                protocol: protocol::LCP,
+                message,
+            },
+        ) = (self.terminated_authenticating, &reason)
+        {
+            return DownReason::AuthFailed {
+                method,
+                message: message.clone(),
+            };
+        }
         let lcp = &self.lcp.neg;
         let peer_gave_up = matches!(
             reason,
-            DownReason::TerminatedByPeer { protocol: protocol::LCP, .. }
-                | DownReason::PeerNotResponding { protocol: protocol::LCP, .. }
-                | DownReason::LowerDown
+            DownReason::TerminatedByPeer {
+                protocol: protocol::LCP,
+                ..
+            } | DownReason::PeerNotResponding {
+                protocol: protocol::LCP,
+                ..
+            } | DownReason::LowerDown
         );
         if self.reached_auth || !peer_gave_up {
             return reason;

@@ -8,7 +8,7 @@ use core::fmt::{self, Write};
 use crate::auth::{chap, pap, pap_message, split_pap_request, split_value_name};
 use crate::lcp;
 use crate::time::Instant;
-use crate::wire::{self, code, protocol, printable, Opt, Options, Packet};
+use crate::wire::{self, code, printable, protocol, Opt, Options, Packet};
 use crate::{ipcp, ipv6cp};
 
 /// Which way a traced packet went.
@@ -73,20 +73,21 @@ fn describe_control(s: &mut String, proto: u16, p: Packet<'_>) {
         p.id
     );
     match p.code {
-        code::CONFIGURE_REQUEST | code::CONFIGURE_ACK | code::CONFIGURE_NAK | code::CONFIGURE_REJECT => {
-            match Options::new(p.data) {
-                Ok(opts) => {
-                    for o in opts {
-                        s.push_str(" <");
-                        describe_option(s, proto, o);
-                        s.push('>');
-                    }
-                }
-                Err(e) => {
-                    let _ = write!(s, " ({e})");
+        code::CONFIGURE_REQUEST
+        | code::CONFIGURE_ACK
+        | code::CONFIGURE_NAK
+        | code::CONFIGURE_REJECT => match Options::new(p.data) {
+            Ok(opts) => {
+                for o in opts {
+                    s.push_str(" <");
+                    describe_option(s, proto, o);
+                    s.push('>');
                 }
             }
-        }
+            Err(e) => {
+                let _ = write!(s, " ({e})");
+            }
+        },
         code::TERMINATE_REQUEST | code::TERMINATE_ACK if !p.data.is_empty() => {
             let _ = write!(s, " \"{}\"", printable(p.data));
         }
@@ -99,7 +100,11 @@ fn describe_control(s: &mut String, proto: u16, p: Packet<'_>) {
         code::PROTOCOL_REJECT if proto == protocol::LCP => match p.data {
             [hi, lo, ..] => {
                 let rejected = u16::from_be_bytes([*hi, *lo]);
-                let _ = write!(s, " rejects 0x{rejected:04x} ({})", protocol::name(rejected));
+                let _ = write!(
+                    s,
+                    " rejects 0x{rejected:04x} ({})",
+                    protocol::name(rejected)
+                );
             }
             _ => s.push_str(" (truncated)"),
         },
@@ -249,12 +254,7 @@ fn describe_chap(s: &mut String, p: Packet<'_>) {
     match p.code {
         chap::CHALLENGE | chap::RESPONSE => match split_value_name(p.data) {
             Some((value, name)) => {
-                let _ = write!(
-                    s,
-                    " <{} bytes> name=\"{}\"",
-                    value.len(),
-                    printable(name)
-                );
+                let _ = write!(s, " <{} bytes> name=\"{}\"", value.len(), printable(name));
             }
             None => s.push_str(" (malformed)"),
         },
@@ -272,7 +272,8 @@ mod tests {
     #[test]
     fn lcp_request_is_spelled_out() {
         let pkt = [
-            1, 1, 0, 0x17, 1, 4, 5, 0xdc, 2, 6, 0, 0, 0, 0, 3, 5, 0xc2, 0x23, 0x81, 5, 6, 0x12, 0x34,
+            1, 1, 0, 0x17, 1, 4, 5, 0xdc, 2, 6, 0, 0, 0, 0, 3, 5, 0xc2, 0x23, 0x81, 5, 6, 0x12,
+            0x34,
         ];
         // Length says 0x17 = 23 octets: one too many; parse fails cleanly.
         assert!(describe(protocol::LCP, &pkt).contains("malformed"));
@@ -287,21 +288,35 @@ mod tests {
 
     #[test]
     fn pap_password_is_masked() {
-        let pkt = wire::build(1, 7, &[3, b'b', b'o', b'b', 6, b's', b'3', b'c', b'r', b'3', b't']);
+        let pkt = wire::build(
+            1,
+            7,
+            &[3, b'b', b'o', b'b', 6, b's', b'3', b'c', b'r', b'3', b't'],
+        );
         let text = describe(protocol::PAP, &pkt);
-        assert_eq!(text, "PAP Authenticate-Request id=7 user=\"bob\" password=<hidden>");
+        assert_eq!(
+            text,
+            "PAP Authenticate-Request id=7 user=\"bob\" password=<hidden>"
+        );
         assert!(!text.contains("s3cr3t"));
     }
 
     #[test]
     fn ipcp_and_ipv6cp() {
-        let pkt = wire::build(3, 2, &[3, 6, 10, 0, 0, 2, 129, 6, 8, 8, 8, 8, 2, 6, 0, 0x2d, 15, 1]);
+        let pkt = wire::build(
+            3,
+            2,
+            &[3, 6, 10, 0, 0, 2, 129, 6, 8, 8, 8, 8, 2, 6, 0, 0x2d, 15, 1],
+        );
         assert_eq!(
             describe(protocol::IPCP, &pkt),
             "IPCP Configure-Nak id=2 <addr 10.0.0.2> <ms-dns1 8.8.8.8> <compress VJ 16 1>"
         );
         let pkt = wire::build(1, 1, &[1, 10, 0, 0, 0, 0, 0, 0, 0, 1]);
-        assert_eq!(describe(protocol::IPV6CP, &pkt), "IPV6CP Configure-Request id=1 <addr fe80::1>");
+        assert_eq!(
+            describe(protocol::IPV6CP, &pkt),
+            "IPV6CP Configure-Request id=1 <addr fe80::1>"
+        );
     }
 
     #[test]
