@@ -458,10 +458,17 @@ impl Auth {
                 let Some((value, _name)) = split_value_name(packet.data) else {
                     return Outcome::Pending;
                 };
-                // A retransmitted challenge: the same answer again.
+                // A retransmitted (or duplicated) challenge: the same answer
+                // again, never a new one: a fresh MS-CHAPv2 peer challenge
+                // would not match the verdict the authenticator repeats.
                 if let Some((id, response)) = last {
-                    if *id == packet.id && !self.done {
-                        self.resend_response(now);
+                    if *id == packet.id {
+                        if self.done {
+                            let data = response.clone();
+                            self.send(chap::RESPONSE, packet.id, &data);
+                        } else {
+                            self.resend_response(now);
+                        }
                         return Outcome::Pending;
                     }
                 }

@@ -211,6 +211,10 @@ pub struct Link {
     info: Option<LinkInfo>,
     finished: bool,
     terminated_authenticating: Option<AuthMethod>,
+    /// The method of our own authentication while it has not succeeded.
+    auth_attempt: Option<AuthMethod>,
+    /// The message of the peer's last Terminate-Request.
+    peer_terminated: Option<String>,
 }
 
 impl core::fmt::Debug for Link {
@@ -287,6 +291,8 @@ impl Link {
             info: None,
             finished: false,
             terminated_authenticating: None,
+            auth_attempt: None,
+            peer_terminated: None,
         }
     }
 
@@ -567,6 +573,14 @@ impl Link {
         let lcp_open = self.lcp.is_opened();
         match proto {
             protocol::LCP => {
+                if packet.code == code::TERMINATE_REQUEST {
+                    // Remembered to explain a failure later: in Req-Sent the
+                    // automaton Acks it and keeps trying (RFC 1661 §4.1).
+                    self.peer_terminated = Some(wire::printable(packet.data));
+                    if self.auth_attempt.is_some() {
+                        self.terminated_authenticating = self.auth_attempt;
+                    }
+                }
                 if let Some(p) = self.lcp.handle_packet(packet, now) {
                     self.lcp_extended(p, payload, now);
                 }
@@ -718,6 +732,7 @@ impl Link {
                     self.peer_name = peer_name;
                 }
                 self.auth_deadline = None;
+                self.auth_attempt = None;
                 if self.phase == Phase::Authenticate {
                     self.enter_network(now);
                 }
@@ -761,13 +776,6 @@ impl Link {
     }
 
     fn on_lcp(&mut self, output: Output, now: Instant) {
-        if let (Output::Failure(DownReason::TerminatedByPeer { .. }), Phase::Authenticate) =
-            (&output, self.phase)
-        {
-            if self.credentials.is_some() && !self.auth.as_ref().is_some_and(Auth::succeeded) {
-                self.terminated_authenticating = self.auth.as_ref().map(Auth::method);
-            }
-        }
         match output {
             Output::Send(pkt) => self.send_control(protocol::LCP, &pkt, now),
             Output::Failure(reason) => self.record_failure(reason),
@@ -779,6 +787,7 @@ impl Link {
     }
 
     fn lcp_up(&mut self, now: Instant) {
+        self.peer_terminated = None;
         let his = self.lcp.neg.his;
         let ours = self.lcp.neg.ours;
         self.encoder.set_options(TxOptions {
@@ -812,13 +821,16 @@ impl Link {
                 ))
             }
             // Authenticatee: the peer asked us.
-            (Some(creds), Some(method)) => Some(Auth::peer(
-                method,
-                creds.clone(),
-                restart,
-                transmits,
-                self.rng.fork(b"auth"),
-            )),
+            (Some(creds), Some(method)) => {
+                self.auth_attempt = Some(method);
+                Some(Auth::peer(
+                    method,
+                    creds.clone(),
+                    restart,
+                    transmits,
+                    self.rng.fork(b"auth"),
+                ))
+            }
         };
         match auth {
             Some(mut auth) => {
@@ -955,7 +967,21 @@ impl Link {
     }
 
     fn final_reason(&self) -> DownReason {
-        let reason = self.failure.clone().unwrap_or(DownReason::LowerDown);
+        let mut reason = self.failure.clone().unwrap_or(DownReason::LowerDown);
+        // We gave up waiting, but the peer had said goodbye: say that.
+        if let (
+            DownReason::PeerNotResponding {
+                protocol: protocol::LCP,
+                ..
+            },
+            Some(message),
+        ) = (&reason, &self.peer_terminated)
+        {
+            reason = DownReason::TerminatedByPeer {
+                protocol: protocol::LCP,
+                message: message.clone(),
+            };
+        }
         // The peer hung up while checking our credentials: its verdict may
         // have been lost on the line, but the Terminate-Request says it
         // (pppd closes with "Authentication failed").
