@@ -571,6 +571,12 @@ impl Link {
             return;
         };
         let lcp_open = self.lcp.is_opened();
+        let negotiation = matches!(proto, protocol::LCP | protocol::IPCP | protocol::IPV6CP)
+            && (code::CONFIGURE_REQUEST..=code::CONFIGURE_REJECT).contains(&packet.code);
+        if negotiation && wire::Options::new(packet.data).is_err() {
+            // The automaton drops it silently (RFC 1661 §5); count it.
+            self.stats.discarded += 1;
+        }
         match proto {
             protocol::LCP => {
                 if packet.code == code::TERMINATE_REQUEST {
@@ -582,7 +588,7 @@ impl Link {
                     }
                 }
                 if let Some(p) = self.lcp.handle_packet(packet, now) {
-                    self.lcp_extended(p, payload, now);
+                    self.lcp_extended(p, &payload[..p.buffer_len()], now);
                 }
             }
             protocol::PAP | protocol::CHAP => {
@@ -603,7 +609,7 @@ impl Link {
                     self.stats.discarded += 1;
                 } else if self.ipcp.handle_packet(packet, now).is_some() {
                     let max = self.max_control_data();
-                    self.ipcp.code_reject(payload, max);
+                    self.ipcp.code_reject(&payload[..packet.buffer_len()], max);
                 }
             }
             protocol::IPV6CP if self.config.ipv6cp.enabled => {
@@ -611,7 +617,8 @@ impl Link {
                     self.stats.discarded += 1;
                 } else if self.ipv6cp.handle_packet(packet, now).is_some() {
                     let max = self.max_control_data();
-                    self.ipv6cp.code_reject(payload, max);
+                    self.ipv6cp
+                        .code_reject(&payload[..packet.buffer_len()], max);
                 }
             }
             _ if lcp_open => self.protocol_reject(proto, payload, now),

@@ -29,6 +29,9 @@ pub struct Impairments {
     pub latency: Duration,
 }
 
+/// Rewrites (or, returning false, drops) one whole frame.
+pub type FrameHook = Box<dyn FnMut(&mut Vec<u8>) -> bool>;
+
 /// A one-way channel carrying framed bytes.
 pub struct Channel {
     pub imp: Impairments,
@@ -40,7 +43,7 @@ pub struct Channel {
     pub cut: bool,
     /// Frames passed through this hook (whole frames, flags included) may be
     /// rewritten or dropped (return false).
-    pub hook: Option<Box<dyn FnMut(&mut Vec<u8>) -> bool>>,
+    pub hook: Option<FrameHook>,
     pub frames_sent: u64,
     pub frames_lost: u64,
     pub bits_flipped: u64,
