@@ -642,7 +642,7 @@ impl Link {
         self.send_control(protocol::LCP, &pkt, now);
     }
 
-    /// LCP codes 8–11 and unknown codes (RFC 1661 §5.7–5.9).
+    /// LCP codes 8–13 and unknown codes (RFC 1661 §5.7–5.9, RFC 1570 §2).
     fn lcp_extended(&mut self, p: Packet<'_>, raw: &[u8], now: Instant) {
         let opened = self.lcp.is_opened();
         let our_magic = self.lcp.neg.our_magic().unwrap_or(0);
@@ -692,8 +692,11 @@ impl Link {
             code::PROTOCOL_REJECT
             | code::ECHO_REQUEST
             | code::ECHO_REPLY
-            | code::DISCARD_REQUEST => {
-                // Not opened (or Discard-Request): silently discarded.
+            | code::DISCARD_REQUEST
+            | code::IDENTIFICATION
+            | code::TIME_REMAINING => {
+                // Discard-Request, the informational RFC 1570 packets (shown
+                // in the trace) and anything before LCP is open: dropped.
             }
             _ => {
                 let max = self.max_control_data();

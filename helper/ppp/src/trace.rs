@@ -113,6 +113,23 @@ fn describe_control(s: &mut String, proto: u16, p: Packet<'_>) {
                 let _ = write!(s, " magic=0x{:08x}", u32::from_be_bytes([*a, *b, *c, *d]));
             }
         }
+        // RFC 1570 §2.1: Magic-Number, then a message (Windows RAS sends
+        // its version and machine name this way).
+        code::IDENTIFICATION if proto == protocol::LCP => {
+            let text = p.data.get(4..).unwrap_or(&[]);
+            let _ = write!(s, " \"{}\"", printable(text));
+        }
+        // RFC 1570 §2.2: Magic-Number, Seconds-Remaining, message.
+        code::TIME_REMAINING if proto == protocol::LCP => match p.data {
+            [_, _, _, _, a, b, c, d, rest @ ..] => {
+                let secs = u32::from_be_bytes([*a, *b, *c, *d]);
+                let _ = write!(s, " {secs} s");
+                if !rest.is_empty() {
+                    let _ = write!(s, " \"{}\"", printable(rest));
+                }
+            }
+            _ => s.push_str(" (truncated)"),
+        },
         _ => {
             if !p.data.is_empty() {
                 let _ = write!(s, " ({} bytes)", p.data.len());
@@ -316,6 +333,24 @@ mod tests {
         assert_eq!(
             describe(protocol::IPV6CP, &pkt),
             "IPV6CP Configure-Request id=1 <addr fe80::1>"
+        );
+    }
+
+    #[test]
+    fn rfc1570_identification_and_time_remaining() {
+        let mut data = vec![0, 0, 0, 0];
+        data.extend_from_slice(b"MSRASV5.20");
+        let pkt = wire::build(12, 4, &data);
+        assert_eq!(
+            describe(protocol::LCP, &pkt),
+            "LCP Identification id=4 \"MSRASV5.20\""
+        );
+        let mut data = vec![0, 0, 0, 0, 0, 0, 0x0e, 0x10];
+        data.extend_from_slice(b"bye");
+        let pkt = wire::build(13, 5, &data);
+        assert_eq!(
+            describe(protocol::LCP, &pkt),
+            "LCP Time-Remaining id=5 3600 s \"bye\""
         );
     }
 

@@ -62,8 +62,8 @@ pub mod protocol {
     }
 }
 
-/// Control packet codes (RFC 1661 §5). Codes 1–7 are shared by every
-/// protocol built on the option negotiation automaton; 8–11 are LCP's own.
+/// Control packet codes (RFC 1661 §5, RFC 1570 §2). Codes 1–7 are shared by
+/// every protocol built on the option negotiation automaton; 8–13 are LCP's own.
 #[allow(missing_docs)]
 pub mod code {
     pub const CONFIGURE_REQUEST: u8 = 1;
@@ -77,6 +77,8 @@ pub mod code {
     pub const ECHO_REQUEST: u8 = 9;
     pub const ECHO_REPLY: u8 = 10;
     pub const DISCARD_REQUEST: u8 = 11;
+    pub const IDENTIFICATION: u8 = 12;
+    pub const TIME_REMAINING: u8 = 13;
 
     /// The RFC's name for a code.
     pub fn name(code: u8) -> &'static str {
@@ -92,6 +94,8 @@ pub mod code {
             ECHO_REQUEST => "Echo-Request",
             ECHO_REPLY => "Echo-Reply",
             DISCARD_REQUEST => "Discard-Request",
+            IDENTIFICATION => "Identification",
+            TIME_REMAINING => "Time-Remaining",
             _ => "unknown code",
         }
     }
