@@ -43,7 +43,11 @@ fn data_path_does_not_allocate() {
     server_cfg.auth.methods.clear();
     server_cfg.ipcp.local = Some(Ipv4Addr::new(10, 0, 0, 1));
     server_cfg.ipcp.remote = Some(Ipv4Addr::new(10, 0, 0, 2));
-    let mut a = Link::new(Config::default(), Role::Dialer { credentials: None }, [1; 32]);
+    let mut a = Link::new(
+        Config::default(),
+        Role::Dialer { credentials: None },
+        [1; 32],
+    );
     let mut b = Link::new(
         server_cfg,
         Role::Answerer {
@@ -72,7 +76,7 @@ fn data_path_does_not_allocate() {
     // Packets with every byte value, so escaping is exercised.
     let mut packet = vec![0x45u8, 0, 0x05, 0xdc];
     packet.extend((0..1496u32).map(|i| (i * 7) as u8));
-    let mut round = |a: &mut Link, b: &mut Link, buf: &mut [u8]| -> usize {
+    let round = |a: &mut Link, b: &mut Link, buf: &mut [u8]| -> usize {
         a.send_ip(&packet, now).unwrap();
         b.send_ip(&packet, now).unwrap();
         shuttle(a, b, buf, now);
