@@ -310,18 +310,25 @@ impl Encoder {
     /// 0x00ff which would read as an address), payload, FCS-16 and the
     /// closing flag; bytes are escaped per the ACCM, plus 0x7d/0x7e always.
     ///
-    /// LCP (0xc021) packets whose code (`payload[0]`) is 1..=7 are always sent
-    /// with [`Accm::ALL`], full `FF 03` and a two-byte protocol (RFC 1661
-    /// §6.5/§6.6, as Linux `ppp_async` does), whatever the options say.
+    /// LCP (0xc021) packets always carry `FF 03` and a two-byte protocol
+    /// (RFC 1661 §6.5/§6.6: neither field is ever compressed in LCP); those
+    /// whose code (`payload[0]`) is 1..=7 are also sent with [`Accm::ALL`],
+    /// as Linux `ppp_async` does, so that negotiation survives a bad ACCM.
     ///
     /// Never allocates when `out` has enough spare capacity (worst case
     /// `2 * (4 + payload.len() + 2) + 2`).
     pub fn encode(&self, protocol: u16, payload: &[u8], out: &mut Vec<u8>) {
-        let forced = protocol == PROTO_LCP && matches!(payload.first(), Some(1..=7));
+        let lcp = protocol == PROTO_LCP;
+        let forced = lcp && matches!(payload.first(), Some(1..=7));
         let (accm, acfc, pfc, table) = if forced {
             (Accm::ALL, false, false, &ESCAPE_ALL)
         } else {
-            (self.opts.accm, self.opts.acfc, self.opts.pfc, &self.escape)
+            (
+                self.opts.accm,
+                self.opts.acfc && !lcp,
+                self.opts.pfc,
+                &self.escape,
+            )
         };
 
         let mut hdr = [0xff, 0x03, 0, 0];
@@ -1228,14 +1235,21 @@ mod tests {
             );
             assert_eq!(encode(TxOptions::DEFAULT, 0xc021, &p), f, "code {code}");
         }
-        // Echo-Request (9) follows the options: no FF 03, zeros unescaped.
+        // Echo-Request (9) follows the ACCM (zeros unescaped) but keeps
+        // FF 03: no LCP packet is ever sent address/control-compressed.
         let echo = [9, 1, 0, 8, 0, 0, 0, 0];
         assert_eq!(
             encode(compressed, 0xc021, &echo),
-            [0x7e, 0xc0, 0x21, 0x09, 0x01, 0x00, 0x08, 0x00, 0x00, 0x00, 0x00, 0xc7, 0x43, 0x7e]
+            [
+                0x7e, 0xff, 0x03, 0xc0, 0x21, 0x09, 0x01, 0x00, 0x08, 0x00, 0x00, 0x00, 0x00, 0x6e,
+                0xf1, 0x7e
+            ]
         );
-        // Code 8 (Protocol-Reject) and other protocols follow the options too.
-        assert_eq!(encode(compressed, 0xc021, &[8, 1, 0, 4])[1], 0xc0);
+        assert_eq!(
+            encode(compressed, 0xc021, &[8, 1, 0, 4])[1..4],
+            [0xff, 0x03, 0xc0]
+        );
+        // Other protocols follow the options.
         assert_eq!(encode(compressed, 0x8021, &[1, 1, 0, 4])[1], 0x80);
     }
 

@@ -1478,8 +1478,6 @@ fn echo_request_gets_echo_reply_with_our_magic() {
 }
 
 #[test]
-#[ignore = "engine bug: LCP Echo/Protocol-Reject/Discard frames are sent without \
-            Address/Control once ACFC is negotiated (RFC 1661 §6.6); see framing::Encoder::encode"]
 fn lcp_frames_keep_address_and_control_after_acfc() {
     let mut peer = Peer::dialer("user", "s3cr3t");
     open_lcp(&mut peer, None);
