@@ -2,7 +2,9 @@
 //! IPV6CP.
 //!
 //! [`Fsm`] implements every state and every cell of the state transition
-//! table of RFC 1661 §4.1, the restart timer with Max-Configure and
+//! table of RFC 1661 §4.1 (RCA/RCN in Ack-Rcvd and Opened, and TO- in
+//! Ack-Rcvd, are coded but unreachable: identifier matching drops the only
+//! replies that could cause them, and Ack-Rcvd always starts a fresh count), the restart timer with Max-Configure and
 //! Max-Terminate (§4.6), Max-Failure (persistent Naks become Rejects), and
 //! identifier matching (replies to anything but our latest Configure-Request
 //! are dropped, as are duplicates of the reply already taken). What differs
@@ -603,8 +605,10 @@ impl<N: Negotiator> Fsm<N> {
                 self.set_state(State::AckRcvd);
             }
             State::AckRcvd => {
-                // Crossed connection: a second Ack for the same request
-                // cannot arrive (seen_ack), so this is a newer round.
+                // The RFC's crossed-connection cell (scr/6). With identifier
+                // matching it cannot be reached: only a second reply to the
+                // request already Acked could match, and `seen_ack` drops it.
+                // Kept so that the table stays whole.
                 self.scr(now);
                 self.set_state(State::ReqSent);
             }
