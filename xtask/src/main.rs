@@ -10,10 +10,13 @@
 //! [`run_steps`], which prints each step's name and duration and stops at the
 //! first failure, naming the step that failed.
 
+use std::cell::Cell;
 use std::env;
 use std::fmt;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{self, Command, ExitStatus};
+use std::process::{self, Command, ExitStatus, Stdio};
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 /// Debian packages the test suite needs.  `cargo xtask test` installs the
@@ -23,8 +26,9 @@ use std::time::{Duration, Instant};
 /// * `socat`: pty/socket plumbing in tests and demos.
 /// * `iproute2`: `ip`, for network namespaces in tests.
 /// * `gcc`: `cc`, to build the LD_PRELOAD shim that fixes slirp on glibc 2.36.
+/// * `g++`: libFuzzer's C++ sources, built when the fuzz targets are checked.
 /// * `pkg-config`: for crates that link system libraries.
-const APT_PACKAGES: &[&str] = &["slirp", "socat", "iproute2", "gcc", "pkg-config"];
+const APT_PACKAGES: &[&str] = &["slirp", "socat", "iproute2", "gcc", "g++", "pkg-config"];
 
 /// Rust toolchain components the checks need (installed with rustup if missing).
 const RUSTUP_COMPONENTS: &[&str] = &["rustfmt", "clippy"];
@@ -44,7 +48,8 @@ const COMMANDS: &[XCommand] = &[
         usage: "test [-- <extra `cargo test` args>]",
         about: "the project's one test command (CI runs it): install missing system \
                 packages (as root), then cargo fmt --check, cargo clippy -D warnings \
-                (all targets, incl. benches), cargo test --workspace",
+                (all targets, incl. benches), a compile check of the fuzz targets, \
+                cargo test --workspace, then one `N passed, N failed, N skipped` line",
         run: cmd_test,
     },
     XCommand {
@@ -137,6 +142,7 @@ fn cmd_test(args: &[String]) -> Result<(), Failure> {
         test_args.extend(extra);
     }
 
+    let totals = Rc::new(Cell::new(Totals::default()));
     let steps = vec![
         Step::new("system packages", ensure_apt_packages),
         Step::new("toolchain components", ensure_rustup_components),
@@ -156,9 +162,87 @@ fn cmd_test(args: &[String]) -> Result<(), Failure> {
                 "warnings",
             ],
         ),
-        Step::cargo("test", &cargo, &root, &test_args),
+        // The fuzz targets live outside the workspace (cargo-fuzz builds
+        // them with sanitizer flags); check that they still compile.
+        Step::cargo(
+            "fuzz targets",
+            &cargo,
+            &root,
+            &["check", "--manifest-path", "fuzz/Cargo.toml", "--bins"],
+        ),
+        Step::new("test", {
+            let totals = Rc::clone(&totals);
+            let mut cmd = Command::new(&cargo);
+            cmd.current_dir(&root).args(&test_args);
+            move || run_counting_tests(&mut cmd, &totals)
+        }),
     ];
-    run_steps(steps)
+    run_steps(steps)?;
+    let t = totals.get();
+    if t.passed == 0 {
+        return Err(Failure::Failed("cargo test ran no test".into()));
+    }
+    // The plain closing line CI reads: every test binary's results added up.
+    println!(
+        "\ntests: {} passed, {} failed, {} skipped",
+        t.passed, t.failed, t.ignored
+    );
+    Ok(())
+}
+
+/// Test counts added up over every `test result:` line of a `cargo test` run.
+#[derive(Clone, Copy, Debug, Default)]
+struct Totals {
+    passed: u64,
+    failed: u64,
+    ignored: u64,
+}
+
+impl Totals {
+    /// Adds the counts of one libtest summary line, e.g.
+    /// `test result: ok. 60 passed; 0 failed; 1 ignored; 0 measured; ...`.
+    fn add_line(&mut self, line: &str) {
+        let Some(rest) = line.trim().strip_prefix("test result:") else {
+            return;
+        };
+        for part in rest.split(';') {
+            let mut words = part.split_whitespace().rev();
+            let (Some(what), Some(n)) = (words.next(), words.next()) else {
+                continue;
+            };
+            let Ok(n) = n.parse::<u64>() else { continue };
+            match what {
+                "passed" => self.passed += n,
+                "failed" => self.failed += n,
+                "ignored" => self.ignored += n,
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Runs `cargo test`, passing its output through while adding up the
+/// counts of every test binary.
+fn run_counting_tests(cmd: &mut Command, totals: &Rc<Cell<Totals>>) -> Result<(), String> {
+    let shown = show(cmd);
+    println!("$ {shown}");
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("could not start `{shown}`: {e}"))?;
+    if let Some(out) = child.stdout.take() {
+        let mut t = totals.get();
+        for line in BufReader::new(out).lines() {
+            let line = line.map_err(|e| format!("reading `{shown}`: {e}"))?;
+            println!("{line}");
+            t.add_line(&line);
+        }
+        totals.set(t);
+    }
+    let status = child
+        .wait()
+        .map_err(|e| format!("waiting for `{shown}`: {e}"))?;
+    check_status(&shown, status)
 }
 
 /// A named unit of work for [`run_steps`].
