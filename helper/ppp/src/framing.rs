@@ -757,9 +757,9 @@ impl Decoder {
             // keeps track of that).
             if !text {
                 let (n, k) = if EXACT {
-                    unescape_blocks::<CTL>(s, buf, j, limit, &mut esc)
+                    unescape_blocks::<CTL, false>(s, buf, j, limit, accm, &mut esc)
                 } else {
-                    unescape_blocks_partial(s, buf, j, limit, accm, &mut esc)
+                    unescape_blocks::<true, true>(s, buf, j, limit, accm, &mut esc)
                 };
                 s = s.get(n..).unwrap_or_default();
                 j = k;
@@ -864,55 +864,16 @@ impl Decoder {
     }
 }
 
-/// Unescapes whole 16-byte blocks from `src` into `buf[j..]` until a block
-/// with a flag or (if `CTL`) a control character, the end of `src`, or `j`
+/// Unescapes whole 16-byte blocks of `src` into `buf[j..]` until a block
+/// with a flag or a control character to drop, the end of `src`, or `j`
 /// passing `limit`; returns the bytes consumed and the new `j`. `esc`: an
 /// escape is pending (in and out).
+///
+/// `CTL`: the receive ACCM is all ones (every control character stops the
+/// fast path) or, with `PARTIAL`, neither all nor nothing: then only a flag
+/// or a control character in `accm` stops it, found word by word.
 #[inline(never)]
-fn unescape_blocks<const CTL: bool>(
-    src: &[u8],
-    buf: &mut [u8],
-    mut j: usize,
-    limit: usize,
-    esc: &mut bool,
-) -> (usize, usize) {
-    let mut s = src;
-    let mut pending = *esc;
-    while let Some((blk, rest)) = s.split_first_chunk::<16>() {
-        if j > limit {
-            break;
-        }
-        let Some(d) = buf
-            .get_mut(j..)
-            .and_then(|d| d.first_chunk_mut::<RX_ROOM>())
-        else {
-            break;
-        };
-        if !CTL && !any_special::<CTL>(blk) && !pending {
-            if let Some(d16) = d.first_chunk_mut::<16>() {
-                *d16 = *blk;
-            }
-            j += 16;
-        } else {
-            if any_stop::<CTL>(blk) {
-                break;
-            }
-            let (lo, hi) = words(blk);
-            let (k, p) = unescape_word(lo, eq_bytes(lo, ESCAPE), pending, d, 0);
-            let (k, p) = unescape_word(hi, eq_bytes(hi, ESCAPE), p, d, k);
-            j += k;
-            pending = p;
-        }
-        s = rest;
-    }
-    *esc = pending;
-    (src.len() - s.len(), j)
-}
-
-/// [`unescape_blocks`] for an ACCM that is neither all nor nothing: only a
-/// flag or a control character in `accm` stops it.
-#[inline(never)]
-fn unescape_blocks_partial(
+fn unescape_blocks<const CTL: bool, const PARTIAL: bool>(
     src: &[u8],
     buf: &mut [u8],
     mut j: usize,
@@ -932,16 +893,26 @@ fn unescape_blocks_partial(
         else {
             break;
         };
-        if !any_special::<true>(blk) && !pending {
+        let plain = if PARTIAL {
+            !any_special::<true>(blk)
+        } else {
+            !CTL && !any_special::<false>(blk)
+        };
+        if plain && !pending {
             if let Some(d16) = d.first_chunk_mut::<16>() {
                 *d16 = *blk;
             }
             j += 16;
         } else {
-            let (lo, hi) = words(blk);
-            if any_stop::<true>(blk) && (stops(lo, accm) || stops(hi, accm)) {
+            if PARTIAL {
+                let (lo, hi) = words(blk);
+                if any_stop::<true>(blk) && (stops(lo, accm) || stops(hi, accm)) {
+                    break;
+                }
+            } else if any_stop::<CTL>(blk) {
                 break;
             }
+            let (lo, hi) = words(blk);
             let (k, p) = unescape_word(lo, eq_bytes(lo, ESCAPE), pending, d, 0);
             let (k, p) = unescape_word(hi, eq_bytes(hi, ESCAPE), p, d, k);
             j += k;
