@@ -236,12 +236,6 @@ impl Auth {
         }
     }
 
-    /// Whether authentication has succeeded (and not been re-challenged
-    /// since).
-    pub fn succeeded(&self) -> bool {
-        self.done
-    }
-
     /// The method in use.
     pub fn method(&self) -> AuthMethod {
         self.method

@@ -239,11 +239,6 @@ impl<N: Negotiator> Fsm<N> {
         self.out.pop_front()
     }
 
-    /// Sets the message carried by our Terminate-Requests.
-    pub fn set_terminate_message(&mut self, message: &[u8]) {
-        self.term_message = message.to_vec();
-    }
-
     /// The identifier for a new request.
     pub fn next_id(&mut self) -> u8 {
         let id = self.next_id;
