@@ -134,7 +134,7 @@ fn run_with_injections(
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 2048, ..ProptestConfig::default() })]
 
     #[test]
     fn injected_control_packets_never_panic_or_wedge(

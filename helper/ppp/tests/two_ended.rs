@@ -547,7 +547,7 @@ fn impaired_run(seed: u64, imp: Impairments, method: Option<AuthMethod>) -> Pair
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
 
     /// Within these bounds the link always comes up, whatever the seed.
     #[test]
