@@ -105,6 +105,10 @@ pub enum Event {
     /// Network protocols are up, or what they carry changed (IPV6CP opened
     /// after IPCP, a renegotiated address): configure the interface so.
     Up(LinkInfo),
+    /// A network protocol (IPCP or IPV6CP) failed or was refused while the
+    /// link goes on with the others, and why: "IPv6 is not available: the
+    /// peer does not speak IPV6CP". When none is left, `Down` follows.
+    NetworkProtocolFailed(DownReason),
     /// The link is down for good, and why. The last event of a link.
     Down(DownReason),
     /// A control packet was sent or received (decoded, secrets masked).
@@ -899,7 +903,11 @@ impl Link {
     fn on_ncp(&mut self, proto: u16, output: Output, now: Instant) {
         match output {
             Output::Send(pkt) => self.send_control(proto, &pkt, now),
-            Output::Failure(reason) => self.ncp_failures.push(reason),
+            Output::Failure(reason) => {
+                self.events
+                    .push_back(Event::NetworkProtocolFailed(reason.clone()));
+                self.ncp_failures.push(reason);
+            }
             Output::Started => {}
             Output::Up | Output::Down => {
                 let info = self.current_info();
