@@ -1,0 +1,14 @@
+//! # dialtone-api
+//!
+//! The contract between Dialtone's parts: the [`profile`] model that the
+//! helper runs and the front ends edit, and the [`secrets`] kept apart from
+//! it. Profiles are RON files with a version, defaults for everything
+//! optional and no unknown fields.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod profile;
+pub mod secrets;
+
+pub use profile::{Profile, ProfileError};
+pub use secrets::Secrets;
