@@ -1,13 +1,21 @@
 //! # dialtone-helper
 //!
-//! The parts of `dialtoned` that drive a line: the modem dialer
-//! ([`chat`]), UUCP lock files ([`lock`]), the managed resolv.conf
-//! ([`resolv`]) and the simulated Hayes modem ([`hayes`]) that the tests
-//! and the demo dial through.
+//! The parts of `dialtoned` that drive a line, each usable on its own:
+//!
+//! * [`serial`]: the serial line, its modem-control lines (a seam for the
+//!   carrier) and hanging up;
+//! * [`lock`]: UUCP lock files, so two programs never drive one modem;
+//! * [`chat`]: the modem dialer (init, numbers, ABORT strings, login);
+//! * [`net`]: the TUN device, its addresses and routes, through netlink;
+//! * [`resolv`]: the managed resolv.conf, restored exactly;
+//! * [`policy`]: redial, idle and connect-time decisions;
+//! * [`hayes`]: the simulated Hayes modem that tests and the demo dial.
 #![warn(missing_docs)]
 
 pub mod chat;
 pub mod hayes;
 pub mod lock;
+pub mod net;
 pub mod policy;
 pub mod resolv;
+pub mod serial;
