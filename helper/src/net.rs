@@ -30,7 +30,7 @@
 
 use std::fmt;
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr};
 
 use futures::TryStreamExt;
 use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags, AddressMessage};
@@ -65,14 +65,9 @@ pub struct LinkAddresses {
     pub mtu: u16,
 }
 
-/// The IPv6 link-local address `fe80::<id>` for an interface identifier.
-pub fn link_local(id: [u8; 8]) -> Ipv6Addr {
-    let mut octets = [0u8; 16];
-    octets[0] = 0xfe;
-    octets[1] = 0x80;
-    octets[8..].copy_from_slice(&id);
-    Ipv6Addr::from(octets)
-}
+/// The IPv6 link-local address `fe80::<id>` for an interface identifier
+/// (the engine's, RFC 5072 §5).
+pub use dialtone_ppp::ipv6cp::link_local;
 
 /// Errors of the network configuration, with enough context to act on.
 #[derive(Debug, thiserror::Error)]
@@ -722,11 +717,13 @@ mod tests {
     fn link_local_from_id() {
         assert_eq!(
             link_local([0, 0, 0, 0, 0, 0, 0, 2]),
-            "fe80::2".parse::<Ipv6Addr>().unwrap()
+            "fe80::2".parse::<std::net::Ipv6Addr>().unwrap()
         );
         assert_eq!(
             link_local([0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0]),
-            "fe80::1234:5678:9abc:def0".parse::<Ipv6Addr>().unwrap()
+            "fe80::1234:5678:9abc:def0"
+                .parse::<std::net::Ipv6Addr>()
+                .unwrap()
         );
     }
 
