@@ -810,6 +810,9 @@ impl Link {
             pfc: his.pfc,
         });
         self.decoder.set_accm(Accm(ours.accm.unwrap_or(u32::MAX)));
+        // RFC 1661 §6.1: having asked for a smaller MRU, we MUST still
+        // receive the full 1500 octets (in case link synchronization is
+        // lost). Anything longer than max(MRU, 1500) is dropped and counted.
         self.decoder
             .set_mru(self.lcp.neg.our_mru().max(DEFAULT_MRU));
         self.echo_missed = 0;
