@@ -135,7 +135,7 @@ impl Redial {
             // Back off: double the wait after each failure, up to the max.
             self.holdoff = (self.holdoff * 2).clamp(base, max);
         }
-        Next::RedialAt(now + wait.min(max))
+        Next::RedialAt(now + wait)
     }
 }
 

@@ -477,9 +477,6 @@ impl Profile {
                 "must not be below policy.holdoff",
             ));
         }
-        if p.demand && self.modem.is_none() && self.line.carrier == Carrier::Local {
-            // Fine: a direct line can be demand-opened too.
-        }
         Ok(())
     }
 }
