@@ -22,6 +22,16 @@
 //! Every line sent and received is reported as a
 //! [`ChatEvent::Transcript`] for the log view, with the password masked
 //! and control characters escaped.
+//!
+//! # Answering
+//!
+//! [`Chat::answer`] plays the other side (the ISP, a dial-in server): the
+//! init commands each answered by `OK` as above, then, per
+//! [`AnswerMode`], either counting `RING`s and sending `ATA`, or letting the
+//! modem answer by itself (`ATS0=n`), until `CONNECT`
+//! ([`ChatEvent::Connected`], then [`ChatEvent::Finished`]). Waiting for a
+//! call has no time limit; the answer itself (from `ATA`, or from the ring
+//! the modem answers on, to `CONNECT`) has the spec's `connect_timeout`.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -104,6 +114,16 @@ pub enum ChatError {
     /// The modem has no number to dial.
     #[error("there is no number to dial: add one to the profile")]
     NoNumbers,
+    /// An incoming call was answered but ended in `NO CARRIER`: the caller
+    /// hung up, or the modems could not agree.
+    #[error("the incoming call was answered but did not connect: the caller hung up, or the modems could not agree")]
+    AnswerNoCarrier,
+    /// An answered call gave no `CONNECT` within `connect_timeout`.
+    #[error("the incoming call did not connect within {seconds} seconds of answering")]
+    AnswerTimeout {
+        /// The timeout.
+        seconds: u32,
+    },
 }
 
 impl ChatError {
@@ -164,6 +184,67 @@ pub enum ChatEvent {
     Failed(ChatError),
 }
 
+/// How [`Chat::answer`] takes a call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AnswerMode {
+    /// Wait for this many `RING`s (at least one: 0 counts as 1), then send
+    /// `ATA`.
+    Ring {
+        /// The rings to let pass.
+        rings: u8,
+    },
+    /// The modem answers by itself: `ATS0=<rings>` (at least 1) is sent
+    /// after the init commands, then `CONNECT` is awaited.
+    AutoAnswer {
+        /// The ring the modem answers on.
+        rings: u8,
+    },
+    /// No modem (a null-modem cable): the conversation is finished at once
+    /// and the init commands are not sent.
+    Direct,
+}
+
+/// What [`Chat::answer`] needs: the modem's init and how to answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AnswerSpec {
+    /// Commands sent in turn before waiting for a call, each expecting
+    /// `OK`.
+    pub init: Vec<String>,
+    /// How the call is answered.
+    pub mode: AnswerMode,
+    /// Seconds to wait for `OK` after each command.
+    pub command_timeout: u32,
+    /// Seconds from the answer (`ATA`, or the ring the modem answers on)
+    /// to `CONNECT`.
+    pub connect_timeout: u32,
+}
+
+impl AnswerSpec {
+    /// The init commands and timeouts of a dialing profile's `modem`,
+    /// answering per `mode`.
+    pub fn from_modem(modem: &Modem, mode: AnswerMode) -> AnswerSpec {
+        AnswerSpec {
+            init: modem.init.clone(),
+            mode,
+            command_timeout: modem.command_timeout,
+            connect_timeout: modem.connect_timeout,
+        }
+    }
+}
+
+impl Default for AnswerSpec {
+    /// `ATZ`, answering on the first ring with `ATA`, the
+    /// [`Modem::default`] timeouts.
+    fn default() -> Self {
+        AnswerSpec::from_modem(&Modem::default(), AnswerMode::Ring { rings: 1 })
+    }
+}
+
+/// While waiting for a call, a silence this long after a `RING` means
+/// the caller gave up: the ring count starts again. (Rings come every
+/// 6 seconds or less; a modem resets its own count, `S1`, after about 8.)
+pub const RING_GAP: Duration = Duration::from_secs(10);
+
 /// Where the conversation is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
@@ -174,6 +255,11 @@ enum State {
     /// `numbers[index]` timed out; a carriage return was sent to cancel the
     /// call, waiting for the modem's answer before the next number.
     Cancel { index: usize },
+    /// Answering: waiting for a call, `rings` heard so far.
+    Waiting { rings: u8 },
+    /// Answering: `ATA` sent (or the modem answering by itself), waiting
+    /// for `CONNECT`.
+    Answering,
     /// Waiting for `parts[part]` of `login[step]`.
     Login { step: usize, part: usize },
     /// Finished: input goes to the remainder.
@@ -195,6 +281,8 @@ pub struct Chat {
     login: Vec<(LoginStep, Vec<String>)>,
     user: String,
     password: String,
+    /// Answering a call instead of dialing: how.
+    answer: Option<AnswerMode>,
 
     state: State,
     deadline: Option<Instant>,
@@ -248,6 +336,32 @@ impl Chat {
         chat
     }
 
+    /// The answering side: the init commands of `spec`, then a call
+    /// answered per its [`AnswerMode`] (see the [module
+    /// documentation](self)). With [`AnswerMode::Direct`] it is finished at
+    /// once.
+    pub fn answer(spec: &AnswerSpec, now: Instant) -> Chat {
+        let mut chat = Chat::blank(&[], "", "");
+        chat.command_timeout = spec.command_timeout;
+        chat.connect_timeout = spec.connect_timeout;
+        chat.answer = Some(spec.mode);
+        chat.init = spec.init.clone();
+        match spec.mode {
+            AnswerMode::Direct => {
+                chat.finish();
+                return chat;
+            }
+            AnswerMode::AutoAnswer { rings } => chat.init.push(format!("ATS0={}", rings.max(1))),
+            AnswerMode::Ring { .. } => {}
+        }
+        if chat.init.is_empty() {
+            chat.start_waiting();
+        } else {
+            chat.start_init(0, now);
+        }
+        chat
+    }
+
     fn blank(login: &[LoginStep], user: &str, password: &str) -> Chat {
         Chat {
             init: Vec::new(),
@@ -262,6 +376,7 @@ impl Chat {
                 .collect(),
             user: user.to_owned(),
             password: password.to_owned(),
+            answer: None,
             state: State::Done,
             deadline: None,
             last_sent: String::new(),
@@ -286,9 +401,11 @@ impl Chat {
                 continue;
             }
             match self.state {
-                State::Init { .. } | State::Dial { .. } | State::Cancel { .. } => {
-                    self.modem_byte(b, now)
-                }
+                State::Init { .. }
+                | State::Dial { .. }
+                | State::Cancel { .. }
+                | State::Waiting { .. }
+                | State::Answering => self.modem_byte(b, now),
                 State::Login { step, part } => self.login_byte(b, step, part, now),
                 State::Done => {
                     self.remainder.extend_from_slice(&bytes[i..]);
@@ -333,6 +450,15 @@ impl Chat {
             State::Cancel { index } => {
                 self.flush_line();
                 self.start_dial(index + 1, now);
+            }
+            State::Waiting { .. } => {
+                // The caller gave up: count the next call's rings afresh.
+                self.state = State::Waiting { rings: 0 };
+            }
+            State::Answering => {
+                self.flush_line();
+                let seconds = self.connect_timeout;
+                self.fail(ChatError::AnswerTimeout { seconds });
             }
             State::Login { step, part } => {
                 self.flush_line();
@@ -419,6 +545,8 @@ impl Chat {
                 if line == "OK" {
                     if index + 1 < self.init.len() {
                         self.start_init(index + 1, now);
+                    } else if self.answer.is_some() {
+                        self.start_waiting();
                     } else {
                         self.start_dial(0, now);
                     }
@@ -467,6 +595,8 @@ impl Chat {
                     self.start_dial(index + 1, now);
                 }
             }
+            State::Waiting { rings } => self.waiting_line(line, ended_by_cr, rings, now),
+            State::Answering => self.answering_line(line, ended_by_cr, now),
             State::Login { .. } | State::Done | State::Failed => {}
         }
     }
@@ -508,6 +638,56 @@ impl Chat {
 
     fn number(&self, index: usize) -> String {
         self.numbers.get(index).cloned().unwrap_or_default()
+    }
+
+    // --- answering ---
+
+    fn start_waiting(&mut self) {
+        self.state = State::Waiting { rings: 0 };
+        self.deadline = None;
+    }
+
+    fn waiting_line(&mut self, line: &str, ended_by_cr: bool, rings: u8, now: Instant) {
+        if line.starts_with("CONNECT") {
+            // The modem answered by itself (its own S0, or a ring missed).
+            self.connected(line, ended_by_cr, now);
+            return;
+        }
+        // Anything else (caller ID, a stray NO CARRIER) leaves the modem
+        // waiting, and so do we.
+        if !line.starts_with("RING") {
+            return;
+        }
+        let rings = rings.saturating_add(1);
+        let (wanted, ata) = match self.answer {
+            Some(AnswerMode::Ring { rings }) => (rings.max(1), true),
+            Some(AnswerMode::AutoAnswer { rings }) => (rings.max(1), false),
+            Some(AnswerMode::Direct) | None => (1, false),
+        };
+        if rings < wanted {
+            self.state = State::Waiting { rings };
+            self.deadline = Some(now + RING_GAP);
+            return;
+        }
+        if ata {
+            self.send("ATA", "ATA", now);
+        }
+        self.state = State::Answering;
+        self.deadline = Some(now + secs(self.connect_timeout));
+    }
+
+    fn answering_line(&mut self, line: &str, ended_by_cr: bool, now: Instant) {
+        if line.starts_with("CONNECT") {
+            self.connected(line, ended_by_cr, now);
+        } else if line.contains("NO CARRIER") {
+            self.fail(ChatError::AnswerNoCarrier);
+        } else if line.contains("NO DIALTONE") {
+            self.fail(ChatError::NoDialtone);
+        } else if line.contains("ERROR") && matches!(self.answer, Some(AnswerMode::Ring { .. })) {
+            self.fail(ChatError::ModemError {
+                command: "ATA".to_owned(),
+            });
+        }
     }
 
     // --- the text login: a substring match on the stream ---
@@ -1538,5 +1718,564 @@ mod tests {
             .to_string(),
             "the line is busy (5551234)"
         );
+    }
+
+    // --- answering ---
+
+    use crate::hayes::{Hayes, HayesConfig, HayesEvent};
+
+    fn at(ms: u64) -> Instant {
+        Instant::from_millis(ms)
+    }
+
+    fn answer_spec(init: &[&str], mode: AnswerMode) -> AnswerSpec {
+        AnswerSpec {
+            init: init.iter().map(|c| c.to_string()).collect(),
+            mode,
+            command_timeout: 5,
+            connect_timeout: 30,
+        }
+    }
+
+    /// A chat wired to a simulated modem, on a virtual clock.
+    struct Bench {
+        chat: Chat,
+        modem: Hayes,
+        now: Instant,
+        /// The chat's events, with when they came.
+        events: Vec<(Instant, ChatEvent)>,
+        /// What the chat sent, with when.
+        sent: Vec<(Instant, String)>,
+        hayes: Vec<HayesEvent>,
+    }
+
+    impl Bench {
+        fn new(spec: &AnswerSpec) -> Bench {
+            let mut b = Bench {
+                chat: Chat::answer(spec, Instant::ZERO),
+                modem: Hayes::new(HayesConfig::default()),
+                now: Instant::ZERO,
+                events: Vec::new(),
+                sent: Vec::new(),
+                hayes: Vec::new(),
+            };
+            b.pump();
+            b
+        }
+
+        /// Moves bytes both ways until nothing moves.
+        fn pump(&mut self) {
+            loop {
+                let mut moved = false;
+                while let Some(t) = self.chat.poll_transmit() {
+                    self.sent
+                        .push((self.now, String::from_utf8_lossy(&t).into_owned()));
+                    self.modem.handle_dte_input(&t, self.now);
+                    moved = true;
+                }
+                while let Some(b) = self.modem.poll_dte() {
+                    self.chat.handle_input(&b, self.now);
+                    moved = true;
+                }
+                while let Some(e) = self.chat.poll_event() {
+                    self.events.push((self.now, e));
+                }
+                while let Some(e) = self.modem.poll_event() {
+                    self.hayes.push(e);
+                }
+                if !moved {
+                    break;
+                }
+            }
+        }
+
+        /// Runs both sides' timers up to `until`.
+        fn run_until(&mut self, until: Instant) {
+            for _ in 0..100_000 {
+                self.pump();
+                let next = [self.chat.poll_timeout(), self.modem.poll_timeout()]
+                    .into_iter()
+                    .flatten()
+                    .min();
+                match next {
+                    Some(t) if t <= until => {
+                        self.now = self.now.max(t);
+                        self.chat.handle_timeout(self.now);
+                        self.modem.handle_timeout(self.now);
+                    }
+                    _ => break,
+                }
+            }
+            self.now = self.now.max(until);
+            self.chat.handle_timeout(self.now);
+            self.modem.handle_timeout(self.now);
+            self.pump();
+        }
+
+        fn call(&mut self) {
+            self.modem.incoming_call(self.now);
+            self.pump();
+        }
+
+        fn milestones(&self) -> Vec<(Instant, ChatEvent)> {
+            self.events
+                .iter()
+                .filter(|(_, e)| !matches!(e, ChatEvent::Transcript { .. }))
+                .cloned()
+                .collect()
+        }
+
+        fn transcript(&self) -> Vec<ChatEvent> {
+            self.events
+                .iter()
+                .filter(|(_, e)| matches!(e, ChatEvent::Transcript { .. }))
+                .map(|(_, e)| e.clone())
+                .collect()
+        }
+
+        fn sent_text(&self) -> Vec<&str> {
+            self.sent.iter().map(|(_, t)| t.as_str()).collect()
+        }
+    }
+
+    fn connected_57600() -> ChatEvent {
+        ChatEvent::Connected {
+            speed: Some(57600),
+            text: "CONNECT 57600".into(),
+        }
+    }
+
+    #[test]
+    fn answer_with_ata_on_the_second_ring() {
+        let mut b = Bench::new(&answer_spec(&["ATZ"], AnswerMode::Ring { rings: 2 }));
+        // Waiting for a call has no timer, however long it takes.
+        assert_eq!(b.chat.poll_timeout(), None);
+        b.run_until(at(3_600_000));
+        assert!(!b.chat.is_over());
+        assert!(b.milestones().is_empty());
+
+        b.call();
+        // One ring: the ring gap is timed, nothing more.
+        assert_eq!(b.chat.poll_timeout(), Some(at(3_610_000)));
+        b.run_until(at(3_700_000));
+        let t = at(3_606_000);
+        assert_eq!(
+            b.milestones(),
+            [(t, connected_57600()), (t, ChatEvent::Finished)]
+        );
+        assert_eq!(
+            b.sent,
+            [(Instant::ZERO, "ATZ\r".into()), (t, "ATA\r".into())]
+        );
+        assert_eq!(
+            b.hayes,
+            [
+                HayesEvent::Ring,
+                HayesEvent::Ring,
+                HayesEvent::Answered,
+                HayesEvent::Online { speed: 57600 }
+            ]
+        );
+        assert_eq!(
+            b.transcript(),
+            [
+                sent("ATZ\\r"),
+                received("ATZ"),
+                received("OK"),
+                received("RING"),
+                received("RING"),
+                sent("ATA\\r"),
+                received("ATA"),
+                received("CONNECT 57600"),
+            ]
+        );
+        assert!(b.chat.is_over());
+        assert_eq!(b.chat.poll_timeout(), None);
+        // The caller's PPP, right behind.
+        b.modem.handle_line_input(b"~\xff}#\xc0!~", b.now);
+        b.pump();
+        assert_eq!(b.chat.take_remainder(), b"~\xff}#\xc0!~");
+    }
+
+    #[test]
+    fn auto_answer_on_the_third_ring() {
+        let mut b = Bench::new(&answer_spec(
+            &["ATZ", "AT&C1"],
+            AnswerMode::AutoAnswer { rings: 3 },
+        ));
+        assert_eq!(b.sent_text(), ["ATZ\r", "AT&C1\r", "ATS0=3\r"]);
+        assert_eq!(b.modem.s_register(0), 3);
+        assert_eq!(b.chat.poll_timeout(), None);
+        b.run_until(at(10_000));
+        b.call();
+        b.run_until(at(100_000));
+        let t = at(22_000);
+        assert_eq!(
+            b.milestones(),
+            [(t, connected_57600()), (t, ChatEvent::Finished)]
+        );
+        // The modem answered: no ATA.
+        assert_eq!(b.sent.len(), 3);
+        assert_eq!(
+            b.hayes,
+            [
+                HayesEvent::Ring,
+                HayesEvent::Ring,
+                HayesEvent::Ring,
+                HayesEvent::Answered,
+                HayesEvent::Online { speed: 57600 }
+            ]
+        );
+        let t = b.transcript();
+        assert_eq!(
+            t[t.len() - 4..],
+            [
+                received("RING"),
+                received("RING"),
+                received("RING"),
+                received("CONNECT 57600")
+            ]
+        );
+    }
+
+    #[test]
+    fn answer_on_the_nth_ring_for_each_mode() {
+        for rings in 1..=4u8 {
+            for auto in [false, true] {
+                let mode = if auto {
+                    AnswerMode::AutoAnswer { rings }
+                } else {
+                    AnswerMode::Ring { rings }
+                };
+                let mut b = Bench::new(&answer_spec(&["ATZ"], mode));
+                b.run_until(at(1_000));
+                b.call();
+                b.run_until(at(60_000));
+                let t = at(1_000 + 6_000 * (u64::from(rings) - 1));
+                assert_eq!(
+                    b.milestones(),
+                    [(t, connected_57600()), (t, ChatEvent::Finished)],
+                    "{mode:?}"
+                );
+                let rung = b.hayes.iter().filter(|e| **e == HayesEvent::Ring).count();
+                assert_eq!(rung, usize::from(rings), "{mode:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn zero_rings_answer_on_the_first() {
+        let mut b = Bench::new(&answer_spec(&[], AnswerMode::Ring { rings: 0 }));
+        assert!(b.sent.is_empty());
+        b.call();
+        assert_eq!(b.sent_text(), ["ATA\r"]);
+        assert_eq!(
+            b.milestones().last().map(|e| &e.1),
+            Some(&ChatEvent::Finished)
+        );
+
+        let mut b = Bench::new(&answer_spec(&[], AnswerMode::AutoAnswer { rings: 0 }));
+        assert_eq!(b.sent_text(), ["ATS0=1\r"]);
+        b.call();
+        assert_eq!(
+            b.milestones().last().map(|e| &e.1),
+            Some(&ChatEvent::Finished)
+        );
+    }
+
+    #[test]
+    fn direct_answer_is_finished_at_once() {
+        let mut chat = Chat::answer(&answer_spec(&["ATZ"], AnswerMode::Direct), Instant::ZERO);
+        assert!(chat.is_over());
+        assert_eq!(chat.poll_transmit(), None);
+        assert_eq!(chat.poll_timeout(), None);
+        assert_eq!(chat.poll_event(), Some(ChatEvent::Finished));
+        assert_eq!(chat.poll_event(), None);
+        chat.handle_input(b"~\xff}#", Instant::ZERO);
+        assert_eq!(chat.take_remainder(), b"~\xff}#");
+    }
+
+    #[test]
+    fn ring_count_starts_again_when_the_caller_gives_up() {
+        let mut b = Bench::new(&answer_spec(&["ATZ"], AnswerMode::Ring { rings: 2 }));
+        b.call();
+        b.run_until(at(1_000));
+        b.modem.remote_hangup(b.now);
+        b.run_until(at(20_000));
+        // The gap passed: no timer, still waiting, nothing answered.
+        assert_eq!(b.chat.poll_timeout(), None);
+        assert!(!b.chat.is_over());
+        assert_eq!(b.sent.len(), 1);
+        // The next call needs its own two rings.
+        b.run_until(at(30_000));
+        b.call();
+        assert_eq!(b.sent.len(), 1, "one ring of the new call is not enough");
+        b.run_until(at(60_000));
+        assert_eq!(b.sent.last(), Some(&(at(36_000), "ATA\r".to_string())));
+        assert_eq!(
+            b.milestones().last(),
+            Some(&(at(36_000), ChatEvent::Finished))
+        );
+    }
+
+    #[test]
+    fn caller_hanging_up_as_ata_goes_out_is_no_carrier() {
+        let mut b = Bench::new(&answer_spec(&["ATZ"], AnswerMode::Ring { rings: 1 }));
+        b.modem.incoming_call(b.now);
+        // The RING reaches the chat, which queues ATA...
+        while let Some(d) = b.modem.poll_dte() {
+            b.chat.handle_input(&d, b.now);
+        }
+        // ...as the caller gives up.
+        b.modem.remote_hangup(b.now);
+        b.pump();
+        assert_eq!(b.sent_text(), ["ATZ\r", "ATA\r"]);
+        let reason = ChatError::AnswerNoCarrier;
+        assert_eq!(
+            reason.to_string(),
+            "the incoming call was answered but did not connect: the caller hung up, or the modems could not agree"
+        );
+        assert_eq!(b.milestones(), [(Instant::ZERO, ChatEvent::Failed(reason))]);
+        assert!(b.chat.is_over());
+        assert_eq!(b.chat.poll_timeout(), None);
+    }
+
+    #[test]
+    fn modem_answering_by_itself_is_accepted() {
+        // The init sets S0 itself; the chat meant to answer on ring 3.
+        let mut b = Bench::new(&answer_spec(
+            &["ATZ", "ATS0=1"],
+            AnswerMode::Ring { rings: 3 },
+        ));
+        b.call();
+        assert_eq!(
+            b.milestones(),
+            [
+                (Instant::ZERO, connected_57600()),
+                (Instant::ZERO, ChatEvent::Finished)
+            ]
+        );
+        assert_eq!(b.sent_text(), ["ATZ\r", "ATS0=1\r"]);
+    }
+
+    fn ringer(mode: AnswerMode) -> Chat {
+        Chat::answer(&answer_spec(&["ATZ"], mode), Instant::ZERO)
+    }
+
+    #[test]
+    fn answer_failures() {
+        let ring1 = AnswerMode::Ring { rings: 1 };
+        let auto2 = AnswerMode::AutoAnswer { rings: 2 };
+        let ringing: [Step; 4] = [Tx("ATZ"), Rx(b"\r\nOK\r\n"), Rx(b"\r\nRING\r\n"), Tx("ATA")];
+
+        let o = run(
+            ringer(ring1),
+            true,
+            &[ringing.as_slice(), &[Rx(b"\r\nNO CARRIER\r\n")]].concat(),
+        );
+        assert_eq!(last(&o), ChatEvent::Failed(ChatError::AnswerNoCarrier));
+
+        // ATA, then nothing: the answer is timed.
+        let o = run(ringer(ring1), true, &[ringing.as_slice(), &[Wait]].concat());
+        let reason = ChatError::AnswerTimeout { seconds: 30 };
+        assert_eq!(
+            reason.to_string(),
+            "the incoming call did not connect within 30 seconds of answering"
+        );
+        assert_eq!(last(&o), ChatEvent::Failed(reason));
+        assert_eq!(o.now, at(30_000));
+
+        let o = run(
+            ringer(ring1),
+            false,
+            &[ringing.as_slice(), &[Rx(b"\r\nERROR\r\n")]].concat(),
+        );
+        assert_eq!(
+            last(&o),
+            ChatEvent::Failed(ChatError::ModemError {
+                command: "ATA".into()
+            })
+        );
+        let o = run(
+            ringer(ring1),
+            false,
+            &[ringing.as_slice(), &[Rx(b"NO DIALTONE\r")]].concat(),
+        );
+        assert_eq!(last(&o), ChatEvent::Failed(ChatError::NoDialtone));
+
+        // Auto-answer: timed from the ring the modem answers on.
+        let auto_ringing: [Step; 6] = [
+            Tx("ATZ"),
+            Rx(b"\r\nOK\r\n"),
+            Tx("ATS0=2"),
+            Rx(b"\r\nOK\r\n"),
+            Rx(b"\r\nRING\r\n"),
+            Rx(b"\r\nRING\r\n"),
+        ];
+        let o = run(
+            ringer(auto2),
+            true,
+            &[auto_ringing.as_slice(), &[Rx(b"\r\nNO CARRIER\r\n")]].concat(),
+        );
+        assert_eq!(last(&o), ChatEvent::Failed(ChatError::AnswerNoCarrier));
+        let o = run(
+            ringer(auto2),
+            true,
+            &[auto_ringing.as_slice(), &[Wait]].concat(),
+        );
+        assert_eq!(
+            last(&o),
+            ChatEvent::Failed(ChatError::AnswerTimeout { seconds: 30 })
+        );
+        assert_eq!(o.now, at(30_000));
+
+        // The init fails as when dialing.
+        let o = run(
+            ringer(auto2),
+            true,
+            &[
+                Tx("ATZ"),
+                Rx(b"\r\nOK\r\n"),
+                Tx("ATS0=2"),
+                Rx(b"\r\nERROR\r\n"),
+            ],
+        );
+        assert_eq!(
+            last(&o),
+            ChatEvent::Failed(ChatError::ModemError {
+                command: "ATS0=2".into()
+            })
+        );
+        let o = run(ringer(ring1), false, &[Tx("ATZ"), Wait]);
+        assert_eq!(
+            last(&o),
+            ChatEvent::Failed(ChatError::NoResponse {
+                command: "ATZ".into()
+            })
+        );
+        assert_eq!(o.now, at(5_000));
+    }
+
+    #[test]
+    fn waiting_ignores_what_is_not_a_ring() {
+        // Caller ID between the rings, a stray NO CARRIER and ERROR: still
+        // waiting, ATA on the second real ring, then CONNECT.
+        let o = run(
+            ringer(AnswerMode::Ring { rings: 2 }),
+            false,
+            &[
+                Tx("ATZ"),
+                Rx(b"\r\nOK\r\n"),
+                Rx(b"\r\nNO CARRIER\r\n\r\nERROR\r\n"),
+                Rx(b"\r\nRING\r\n\r\nDATE = 0321\r\nNMBR = 5551234\r\n"),
+                Rx(b"\r\nRING\r\n"),
+                Tx("ATA"),
+                Rx(b"\r\nRING\r\n\r\nCONNECT 33600/ARQ\r\n~"),
+            ],
+        );
+        assert_eq!(
+            milestones(&o),
+            [
+                ChatEvent::Connected {
+                    speed: Some(33600),
+                    text: "CONNECT 33600/ARQ".into()
+                },
+                ChatEvent::Finished
+            ]
+        );
+        assert_eq!(o.remainder, b"~");
+        assert!(transcript(&o).contains(&(Direction::Received, "NMBR = 5551234".into())));
+    }
+
+    const ANSWER: [Step; 7] = [
+        Tx("ATZ"),
+        Rx(b"\r\nOK\r\n"),
+        Rx(b"\r\nRING\r\n"),
+        Rx(b"\r\nRING\r\n"),
+        Tx("ATA"),
+        Rx(b"\r\nCONNECT 57600\r\n~\xff}#~"),
+        Rx(b"\n"),
+    ];
+
+    fn ring_twice() -> Chat {
+        ringer(AnswerMode::Ring { rings: 2 })
+    }
+
+    #[test]
+    fn answer_input_split_anywhere_gives_the_same_result() {
+        for echo in [false, true] {
+            let reference = run(ring_twice(), echo, &ANSWER);
+            assert_eq!(last(&reference), ChatEvent::Finished);
+            assert_eq!(reference.remainder, b"~\xff}#~\n");
+            assert_eq!(run_split(ring_twice(), echo, &ANSWER, &bytewise), reference);
+            for k in 0..32 {
+                assert_eq!(
+                    run_split(ring_twice(), echo, &ANSWER, &split_at(k)),
+                    reference,
+                    "split at {k}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn answer_spec_from_the_modem() {
+        let m = Modem {
+            init: vec!["ATZ".into(), "AT&F".into()],
+            connect_timeout: 45,
+            ..Modem::default()
+        };
+        let spec = AnswerSpec::from_modem(&m, AnswerMode::AutoAnswer { rings: 2 });
+        assert_eq!(spec.init, ["ATZ", "AT&F"]);
+        assert_eq!((spec.command_timeout, spec.connect_timeout), (5, 45));
+        let d = AnswerSpec::default();
+        assert_eq!(d.mode, AnswerMode::Ring { rings: 1 });
+        assert_eq!(d.init, ["ATZ"]);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_modem_output_never_panics_when_answering(
+            mode in 0u8..3,
+            rings in proptest::num::u8::ANY,
+            replies in proptest::collection::vec(
+                proptest::collection::vec(
+                    proptest::sample::select(vec![
+                        b'R', b'I', b'N', b'G', b'O', b'K', b'C', b'\r', b'\n', b' ', b'5', 0xff,
+                    ]),
+                    0..48,
+                ),
+                0..12,
+            ),
+        ) {
+            let mode = match mode {
+                0 => AnswerMode::Ring { rings },
+                1 => AnswerMode::AutoAnswer { rings },
+                _ => AnswerMode::Direct,
+            };
+            let mut chat = ringer(mode);
+            let mut now = Instant::ZERO;
+            let mut finished = 0;
+            while let Some(e) = chat.poll_event() {
+                finished += usize::from(matches!(e, ChatEvent::Finished | ChatEvent::Failed(_)));
+            }
+            for r in &replies {
+                chat.handle_input(r, now);
+                while let Some(e) = chat.poll_event() {
+                    finished += usize::from(matches!(e, ChatEvent::Finished | ChatEvent::Failed(_)));
+                }
+                while chat.poll_transmit().is_some() {}
+                if let Some(t) = chat.poll_timeout() {
+                    proptest::prop_assert!(t >= now);
+                    now = t;
+                    chat.handle_timeout(now);
+                }
+                while let Some(e) = chat.poll_event() {
+                    finished += usize::from(matches!(e, ChatEvent::Finished | ChatEvent::Failed(_)));
+                }
+            }
+            proptest::prop_assert!(finished <= 1);
+            proptest::prop_assert_eq!(finished == 1, chat.is_over());
+        }
     }
 }

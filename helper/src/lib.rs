@@ -5,7 +5,9 @@
 //! * [`serial`]: the serial line, its modem-control lines (a seam for the
 //!   carrier) and hanging up;
 //! * [`lock`]: UUCP lock files, so two programs never drive one modem;
-//! * [`chat`]: the modem dialer (init, numbers, ABORT strings, login);
+//! * [`chat`]: the modem dialer (init, numbers, ABORT strings, login) and
+//!   the answering side (RING → ATA, auto-answer, a direct line);
+//! * [`demand`]: demand dialing: what dials, the queue, the address rewriter;
 //! * [`net`]: the TUN device, its addresses and routes, through netlink;
 //! * [`resolv`]: the managed resolv.conf, restored exactly;
 //! * [`policy`]: redial, idle and connect-time decisions;
@@ -13,6 +15,7 @@
 #![warn(missing_docs)]
 
 pub mod chat;
+pub mod demand;
 pub mod hayes;
 pub mod lock;
 pub mod net;
