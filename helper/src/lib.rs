@@ -10,12 +10,14 @@
 //! * [`demand`]: demand dialing: what dials, the queue, the address rewriter;
 //! * [`net`]: the TUN device, its addresses and routes, through netlink;
 //! * [`resolv`]: the managed resolv.conf, restored exactly;
+//! * [`dns`]: DNS for a link, through systemd-resolved or resolv.conf;
 //! * [`policy`]: redial, idle and connect-time decisions;
 //! * [`hayes`]: the simulated Hayes modem that tests and the demo dial.
 #![warn(missing_docs)]
 
 pub mod chat;
 pub mod demand;
+pub mod dns;
 pub mod hayes;
 pub mod lock;
 pub mod net;

@@ -25,10 +25,21 @@ use std::time::{Duration, Instant};
 /// * `slirp`: the PPP peer ("ISP") of the integration tests.
 /// * `socat`: pty/socket plumbing in tests and demos.
 /// * `iproute2`: `ip`, for network namespaces in tests.
+/// * `iputils-ping`: `ping` through the links of the end-to-end tests.
+/// * `dbus-daemon`: a private bus for the systemd-resolved client's tests.
 /// * `gcc`: `cc`, to build the LD_PRELOAD shim that fixes slirp on glibc 2.36.
 /// * `g++`: libFuzzer's C++ sources, built when the fuzz targets are checked.
 /// * `pkg-config`: for crates that link system libraries.
-const APT_PACKAGES: &[&str] = &["slirp", "socat", "iproute2", "gcc", "g++", "pkg-config"];
+const APT_PACKAGES: &[&str] = &[
+    "slirp",
+    "socat",
+    "iproute2",
+    "iputils-ping",
+    "dbus-daemon",
+    "gcc",
+    "g++",
+    "pkg-config",
+];
 
 /// Rust toolchain components the checks need (installed with rustup if missing).
 const RUSTUP_COMPONENTS: &[&str] = &["rustfmt", "clippy"];
