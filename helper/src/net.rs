@@ -638,6 +638,27 @@ impl Netlink {
         Ok(routes)
     }
 
+    /// Removes the IPv4 address `local` (with its `peer`, as
+    /// [`Netlink::configure`] added it) from interface `index`. An address
+    /// that is already gone is not an error.
+    pub async fn remove_ipv4(
+        &self,
+        index: u32,
+        local: Ipv4Addr,
+        peer: Option<Ipv4Addr>,
+    ) -> Result<(), NetError> {
+        let msg = address_message(index, local.into(), peer.unwrap_or(local).into(), 32);
+        match self.handle.address().del(msg).execute().await {
+            Ok(()) => Ok(()),
+            Err(e) if matches!(errno_of(&e), Some(libc::EADDRNOTAVAIL) | Some(libc::ENODEV)) => {
+                Ok(())
+            }
+            Err(e) => Err(nl(format!(
+                "removing address {local} from interface {index}"
+            ))(e)),
+        }
+    }
+
     /// Deletes the interface `index` (e.g. a TUN left over by a crash).
     pub async fn delete_link(&self, index: u32) -> Result<(), NetError> {
         self.handle

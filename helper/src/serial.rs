@@ -337,6 +337,10 @@ impl SerialLine {
                 problem,
             }
         })?;
+        // Whatever waited in the input queue (a modem's answer to the last
+        // program's hang-up) is not for us.
+        // SAFETY: tcflush on the stream's own open descriptor.
+        unsafe { libc::tcflush(stream.as_raw_fd(), libc::TCIFLUSH) };
         Ok(SerialLine {
             stream,
             path,

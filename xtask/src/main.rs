@@ -1,14 +1,17 @@
 //! Dialtone's project automation: `cargo xtask <command>`.
 //!
 //! The alias lives in `.cargo/config.toml` (`xtask = "run --package xtask --"`).
-//! This crate uses the standard library only, so it builds on a fresh machine
-//! before anything else is known to work.
+//! This crate uses the standard library and `libc` only (the demo ignores
+//! Ctrl-C itself so that it can clean up after the programs it runs), so it
+//! builds on a fresh machine before anything else is known to work.
 //!
 //! Commands are listed in [`COMMANDS`]; to add one (`demo`, `install`, `po`,
 //! ...), write a `fn cmd_NAME(args: &[String]) -> Result<(), Failure>` and add a
 //! row to the table.  Long-running work should be split into [`Step`]s run by
 //! [`run_steps`], which prints each step's name and duration and stops at the
 //! first failure, naming the step that failed.
+
+mod demo;
 
 use std::cell::Cell;
 use std::env;
@@ -64,12 +67,20 @@ const COMMANDS: &[XCommand] = &[
         run: cmd_test,
     },
     XCommand {
+        name: "demo",
+        usage: "demo",
+        about: "as root: a full dial on the simulated modem and ISP (dialtone-sim), \
+                each side in a throw-away network namespace; shows the modem dialog, \
+                PPP coming up and a ping through the link; Ctrl-C hangs up",
+        run: demo::cmd_demo,
+    },
+    XCommand {
         name: "help",
         usage: "help",
         about: "show this list",
         run: cmd_help,
     },
-    // Planned: `demo`, `install`, `po`.
+    // Planned: `install`, `po`.
 ];
 
 /// Why a command failed; printed once by `main`.

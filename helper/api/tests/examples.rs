@@ -60,3 +60,13 @@ fn direct_line_has_no_modem_and_no_authentication() {
     assert!(p.ppp.auth.methods.is_empty());
     assert!(p.network.peer_dns && p.network.default_route);
 }
+
+#[test]
+fn the_demo_profile_loads() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/demo/demo.ron");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let p = Profile::from_ron(&text).unwrap();
+    p.validate().unwrap();
+    assert_eq!(p.modem.as_ref().unwrap().numbers.len(), 2);
+    assert_eq!(p.login.len(), 2);
+}

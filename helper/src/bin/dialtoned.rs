@@ -1,0 +1,274 @@
+//! `dialtoned`: Dialtone's privileged helper.
+//!
+//! `dialtoned run PROFILE.ron [--device PATH]` brings one link up in the
+//! foreground, like `pppd call isp nodetach`: one line per state change,
+//! `connected` on the line that says the link is up, teardown on Ctrl-C or
+//! SIGTERM, and an exit status that says why it ended (pppd's numbers
+//! where one fits; see `dialtoned --help`).
+
+use std::io::Write;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use dialtone_api::profile::Profile;
+use dialtone_api::secrets::Secrets;
+use dialtone_helper::dns::{Backend, Dns};
+use dialtone_helper::runtime::{Command, Progress, Session, SessionEvent, SessionOptions};
+use tokio::signal::unix::{signal, SignalKind};
+
+const USAGE: &str = "\
+usage: dialtoned run PROFILE.ron [options]
+
+Brings the profile's link up in the foreground and keeps it up until
+Ctrl-C or SIGTERM (a second one drops the line at once).
+
+options:
+  --device PATH        use this serial device instead of the profile's
+  --secrets FILE       the profile's secrets (default: ../secrets/NAME.ron
+                       beside the profile's directory, if it exists)
+  --interface NAME     the network interface name or template (dtn%d)
+  --dns MODE           auto (default), resolved or resolv-conf
+  --resolv-conf PATH   the resolv.conf to manage (default /etc/resolv.conf)
+  --state-dir DIR      where backups live (default /var/lib/dialtone)
+  --lock-dir DIR       where UUCP lock files go (default /run/lock)
+  -v, --verbose        also print the modem dialog and PPP packets
+
+exit status:
+   0  hung up on request
+   1  the network or DNS could not be set up
+   2  bad usage, profile or secrets file
+   7  the serial device could not be opened
+   8  the device is in use, or the modem did not connect
+  10  PPP negotiation failed
+  11  the caller failed to authenticate to us
+  12  the link was idle
+  14  the line loops back (the modem echoes our own packets)
+  15  the peer hung up, or stopped answering
+  16  the line or the modem's carrier went away
+  19  our user name or password was refused
+";
+
+struct Args {
+    profile: PathBuf,
+    device: Option<PathBuf>,
+    secrets: Option<PathBuf>,
+    interface: Option<String>,
+    dns: Backend,
+    resolv_conf: PathBuf,
+    state_dir: PathBuf,
+    lock_dir: PathBuf,
+    verbose: bool,
+}
+
+fn parse(mut argv: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
+    let mut profile = None;
+    let mut args = Args {
+        profile: PathBuf::new(),
+        device: None,
+        secrets: None,
+        interface: None,
+        dns: Backend::Auto,
+        resolv_conf: PathBuf::from("/etc/resolv.conf"),
+        state_dir: PathBuf::from("/var/lib/dialtone"),
+        lock_dir: PathBuf::from("/run/lock"),
+        verbose: false,
+    };
+    match argv.next().as_deref() {
+        Some("run") => {}
+        Some("-h" | "--help" | "help") => return Ok(None),
+        Some("--version" | "-V") => {
+            println!("dialtoned {}", env!("CARGO_PKG_VERSION"));
+            std::process::exit(0);
+        }
+        Some(other) => return Err(format!("unknown command {other:?}")),
+        None => return Err("a command is needed".into()),
+    }
+    while let Some(arg) = argv.next() {
+        let mut value = |name: &str| argv.next().ok_or_else(|| format!("{name} needs a value"));
+        match arg.as_str() {
+            "--device" => args.device = Some(PathBuf::from(value("--device")?)),
+            "--secrets" => args.secrets = Some(PathBuf::from(value("--secrets")?)),
+            "--interface" => args.interface = Some(value("--interface")?),
+            "--dns" => {
+                args.dns = match value("--dns")?.as_str() {
+                    "auto" => Backend::Auto,
+                    "resolved" => Backend::Resolved,
+                    "resolv-conf" => Backend::ResolvConf,
+                    other => {
+                        return Err(format!(
+                            "--dns takes auto, resolved or resolv-conf, not {other:?}"
+                        ))
+                    }
+                }
+            }
+            "--resolv-conf" => args.resolv_conf = PathBuf::from(value("--resolv-conf")?),
+            "--state-dir" => args.state_dir = PathBuf::from(value("--state-dir")?),
+            "--lock-dir" => args.lock_dir = PathBuf::from(value("--lock-dir")?),
+            "-v" | "--verbose" => args.verbose = true,
+            "-h" | "--help" => return Ok(None),
+            s if s.starts_with('-') => return Err(format!("unknown option {s:?}")),
+            s => {
+                if profile.is_some() {
+                    return Err(format!("only one profile, please ({s:?} is one too many)"));
+                }
+                profile = Some(PathBuf::from(s));
+            }
+        }
+    }
+    args.profile = profile.ok_or("which profile? (dialtoned run PROFILE.ron)")?;
+    Ok(Some(args))
+}
+
+/// Loads and checks the profile.
+fn load_profile(path: &Path) -> Result<Profile, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let profile = Profile::from_ron(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    profile
+        .validate()
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(profile)
+}
+
+/// The secrets file: given, or `../secrets/NAME.ron` beside the profile.
+fn secrets_path(args: &Args) -> Option<PathBuf> {
+    if let Some(p) = &args.secrets {
+        return Some(p.clone());
+    }
+    let stem = args.profile.file_stem()?;
+    let dir = args.profile.parent()?.parent()?;
+    let mut name = stem.to_os_string();
+    name.push(".ron");
+    let candidate = dir.join("secrets").join(name);
+    candidate.exists().then_some(candidate)
+}
+
+/// Reads the password; refuses a file others can read.
+fn load_password(path: &Path) -> Result<String, String> {
+    let meta =
+        std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if meta.mode() & 0o077 != 0 {
+        return Err(format!(
+            "{} can be read by other users (mode {:o}); it holds a password: chmod 600 {}",
+            path.display(),
+            meta.mode() & 0o777,
+            path.display()
+        ));
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let secrets = Secrets::from_ron(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(secrets.password)
+}
+
+fn print(line: impl std::fmt::Display) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+fn main() -> ExitCode {
+    let args = match parse(std::env::args().skip(1)) {
+        Ok(Some(a)) => a,
+        Ok(None) => {
+            print!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("dialtoned: {e}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let profile = match load_profile(&args.profile) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("dialtoned: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let password = match secrets_path(&args) {
+        Some(p) => match load_password(&p) {
+            Ok(pw) => pw,
+            Err(e) => {
+                eprintln!("dialtoned: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => String::new(),
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("dialtoned: cannot start: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    ExitCode::from(runtime.block_on(run(args, profile, password)))
+}
+
+async fn run(args: Args, profile: Profile, password: String) -> u8 {
+    let dns = Dns::new(&args.resolv_conf, &args.state_dir, args.dns, None);
+    let mut opts = SessionOptions::new(Arc::new(dns));
+    opts.device_override = args.device.clone();
+    opts.lock_dir = args.lock_dir.clone();
+    opts.interface = args.interface.clone();
+    let (events_tx, mut events) = tokio::sync::mpsc::unbounded_channel();
+    let (commands, commands_rx) = tokio::sync::mpsc::unbounded_channel();
+    print(format!("dialtoned: {}", profile.name));
+    let session = Session::new(profile, password, opts, events_tx);
+    let mut task = tokio::spawn(session.run(commands_rx));
+    let (mut int, mut term, mut hup) = match (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+    ) {
+        (Ok(a), Ok(b), Ok(c)) => (a, b, c),
+        _ => {
+            eprintln!("dialtoned: cannot catch signals");
+            return 1;
+        }
+    };
+    let mut asked = 0;
+    let verbose = args.verbose;
+    let show = |ev: SessionEvent| match ev {
+        SessionEvent::Progress(p @ Progress::Connected(_)) => print(p),
+        SessionEvent::Progress(p) => print(p),
+        SessionEvent::Notice(n) => print(format!("note: {n}")),
+        SessionEvent::Transcript(t) if verbose => print(format!("  {t}")),
+        SessionEvent::Transcript(_) => {}
+        SessionEvent::Statistics(s) if s.link.rx_bytes + s.link.tx_bytes > 0 => {
+            print(format!("statistics: {s}"))
+        }
+        SessionEvent::Statistics(_) => {}
+    };
+    let end = loop {
+        tokio::select! {
+            ev = events.recv() => if let Some(ev) = ev { show(ev) },
+            end = &mut task => break end,
+            _ = int.recv() => asked += 1,
+            _ = term.recv() => asked += 1,
+            _ = hup.recv() => asked += 1,
+        }
+        if asked == 1 {
+            let _ = commands.send(Command::Disconnect);
+            asked = 2;
+        } else if asked > 2 {
+            let _ = commands.send(Command::Abort);
+        }
+    };
+    while let Ok(ev) = events.try_recv() {
+        show(ev);
+    }
+    match end {
+        Ok(end) => end.exit_code(),
+        Err(e) => {
+            eprintln!("dialtoned: the session failed: {e}");
+            1
+        }
+    }
+}
