@@ -32,6 +32,7 @@ struct Spec {
     holdoff: u32,
     idle: u32,
     demand: bool,
+    max_connect: u32,
     echo_interval: u32,
     modem: bool,
 }
@@ -48,6 +49,7 @@ impl Default for Spec {
             holdoff: 1,
             idle: 0,
             demand: false,
+            max_connect: 0,
             echo_interval: 5,
             modem: true,
         }
@@ -85,7 +87,7 @@ fn write_profile(dir: &TempDir, spec: &Spec, password: &str) -> PathBuf {
         auth: (methods: {methods}),
     ),
     network: (default_route: {dr}, route_metric: 50, replace_default_route: {replace}, peer_dns: true),
-    policy: (persist: {persist}, max_fail: 0, holdoff: {holdoff}, holdoff_max: 2, idle: {idle}, demand: {demand}),
+    policy: (persist: {persist}, max_fail: 0, holdoff: {holdoff}, holdoff_max: 2, idle: {idle}, demand: {demand}, max_connect: {max_connect}),
 )
 "#,
         echo = spec.echo_interval,
@@ -96,6 +98,7 @@ fn write_profile(dir: &TempDir, spec: &Spec, password: &str) -> PathBuf {
         holdoff = spec.holdoff,
         idle = spec.idle,
         demand = spec.demand,
+        max_connect = spec.max_connect,
     );
     let path = dir.join("profiles/test.ron");
     write_file(&path, &text, 0o644);
@@ -509,6 +512,68 @@ fn idle_link_hangs_up() {
     assert!(client.dtn_links().is_empty());
 }
 
+/// The maximum connect time hangs up, status 13 as pppd's.
+#[test]
+fn maximum_connect_time_hangs_up() {
+    require_root();
+    let dir = TempDir::new();
+    let client = Netns::new("cli");
+    let isp = Netns::new("isp");
+    let modem = dir.join("modem");
+    let _sim = start_sim(&isp, &modem, &strs(&isp_args("pap")));
+    let profile = write_profile(
+        &dir,
+        &Spec {
+            max_connect: 2,
+            ..Spec::default()
+        },
+        PASSWORD,
+    );
+    let mut d = start_dialtoned(&client, &dir, &profile, &modem, &[]);
+    d.wait_for("connected", Duration::from_secs(30), |l| {
+        l.starts_with("connected")
+    });
+    d.wait_contains(
+        "disconnecting: the maximum connect time was reached",
+        Duration::from_secs(20),
+    );
+    let status = d.wait_exit(Duration::from_secs(30));
+    assert_eq!(status.code(), Some(13), "{}", d.output());
+}
+
+/// The remote end hangs up and the modem has no carrier line to tell us
+/// (a pty): LCP echoes notice the dead link, and the modem's own "NO
+/// CARRIER" text between frames does no harm.
+#[test]
+fn a_silent_hang_up_is_noticed_by_lcp_echo() {
+    require_root();
+    let dir = TempDir::new();
+    let client = Netns::new("cli");
+    let isp = Netns::new("isp");
+    let modem = dir.join("modem");
+    let mut sim = start_sim(&isp, &modem, &strs(&isp_args("pap")));
+    let profile = write_profile(
+        &dir,
+        &Spec {
+            echo_interval: 1,
+            ..Spec::default()
+        },
+        PASSWORD,
+    );
+    let mut d = start_dialtoned(&client, &dir, &profile, &modem, &[]);
+    d.wait_for("connected", Duration::from_secs(30), |l| {
+        l.starts_with("connected")
+    });
+    sim.signal(libc::SIGUSR1);
+    sim.wait_contains("hung up (remote)", Duration::from_secs(10));
+    let down = d.wait_for("the reason", Duration::from_secs(30), |l| {
+        l.starts_with("disconnected:")
+    });
+    assert!(down.contains("LCP Echo-Requests went unanswered"), "{down}");
+    let status = d.wait_exit(Duration::from_secs(30));
+    assert_eq!(status.code(), Some(15), "{}", d.output());
+}
+
 /// Demand dialing: the interface waits with placeholder addresses; the
 /// first packet dials; the connection that sent it gets through although
 /// the ISP assigns a different (dynamic) address; idle goes back to
@@ -621,9 +686,9 @@ fn slirp_isp_reaches_host_loopback() {
     });
     assert!(up.contains("10.0.2.15"), "{up}");
     assert!(up.contains("DNS 10.0.2.3"), "{up}");
-    // slirp's own TCP stack is slow (its main loop sleeps between
-    // polls): half a megabyte proves the path.
-    const LEN: usize = 512 * 1024;
+    // slirp's own TCP stack is slow here (about 10 kB/s, its timers tick
+    // every 100 ms or more): 128 KiB proves the path.
+    const LEN: usize = 128 * 1024;
     let server = serve_stream(&isp, Ipv4Addr::LOCALHOST, 5005, LEN, 13);
     let got = fetch_stream(
         &client,

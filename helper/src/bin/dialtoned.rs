@@ -44,6 +44,7 @@ exit status:
   10  PPP negotiation failed
   11  the caller failed to authenticate to us
   12  the link was idle
+  13  the maximum connect time was reached
   14  the line loops back (the modem echoes our own packets)
   15  the peer hung up, or stopped answering
   16  the line or the modem's carrier went away

@@ -75,17 +75,20 @@ pub struct SessionEnd {
     pub stop: StopReason,
     /// The last failure, if the last connection failed.
     pub failure: Option<Failure>,
+    /// How the last connection (or attempt) ended, if there was one.
+    pub last_ending: Option<Ending>,
 }
 
 impl SessionEnd {
-    /// The exit status for `dialtoned run`: 0 for a requested hang-up or an
-    /// idle link, else pppd's code for the failure (5 for a session stopped
-    /// by the user is pppd's too, but a hang-up the user asked for is a
-    /// success here).
+    /// The exit status for `dialtoned run`: 0 for a requested hang-up,
+    /// else pppd's numbers: 12 for an idle link, 13 for the connect-time
+    /// limit, the failure's code otherwise. (pppd exits 5 when stopped by a
+    /// signal; a hang-up the user asked for is a success here.)
     pub fn exit_code(&self) -> u8 {
         match (&self.stop, &self.failure) {
             (StopReason::User, _) => 0,
             (StopReason::Idle, _) => 12,
+            (_, None) if self.last_ending == Some(Ending::MaxConnect) => 13,
             (_, Some(f)) => f.exit_code(),
             (StopReason::TooManyFailures(_), None) => 1,
             (_, None) => 0,
@@ -205,6 +208,7 @@ impl Session {
             }
         }
         let mut last_failure = None;
+        let mut last_ending = None;
         let stop = loop {
             if let Some(d) = demand.as_mut() {
                 self.progress(Progress::WaitingForTraffic {
@@ -223,6 +227,7 @@ impl Session {
                 self.emit(SessionEvent::Statistics(stats.clone()));
             }
             last_failure = attempt.failure.clone();
+            last_ending = Some(attempt.ending.clone());
             if attempt.stop {
                 break StopReason::User;
             }
@@ -255,12 +260,18 @@ impl Session {
         } else {
             last_failure
         };
-        self.stopped(stop, failure)
+        let mut end = self.stopped(stop, failure);
+        end.last_ending = last_ending;
+        end
     }
 
     fn stopped(&self, stop: StopReason, failure: Option<Failure>) -> SessionEnd {
         self.progress(Progress::Stopped(stop.clone()));
-        SessionEnd { stop, failure }
+        SessionEnd {
+            stop,
+            failure,
+            last_ending: None,
+        }
     }
 
     fn device(&self) -> PathBuf {
