@@ -175,29 +175,30 @@ fn demo(root: &Path, bin: &Path, dir: &Path) -> Result<(), String> {
 
     println!("==> the simulated modem and ISP (its own network namespace)");
     let modem_s = modem.to_string_lossy().into_owned();
-    let mut sim = Shown::spawn(
-        "   modem+isp",
-        in_new_netns(
-            &bin.join("dialtone-sim"),
-            &[
-                "--link",
-                &modem_s,
-                "--number",
-                "5550100=busy",
-                "--dial-delay-ms",
-                "1500",
-                "--isp",
-                "internal",
-                "--auth",
-                "chap",
-                "--user",
-                USER,
-                "--password",
-                PASSWORD,
-                "--login-prompt",
-            ],
-        ),
-    )?;
+    // Its own process group: Ctrl-C goes to dialtoned only, which hangs
+    // up through the modem; the simulation is stopped afterwards.
+    let mut sim_cmd = in_new_netns(
+        &bin.join("dialtone-sim"),
+        &[
+            "--link",
+            &modem_s,
+            "--number",
+            "5550100=busy",
+            "--dial-delay-ms",
+            "1500",
+            "--isp",
+            "internal",
+            "--auth",
+            "chap",
+            "--user",
+            USER,
+            "--password",
+            PASSWORD,
+            "--login-prompt",
+        ],
+    );
+    std::os::unix::process::CommandExt::process_group(&mut sim_cmd, 0);
+    let mut sim = Shown::spawn("   modem+isp", sim_cmd)?;
     sim.wait_for("ready", Duration::from_secs(20))
         .map_err(|e| format!("dialtone-sim: {e}"))?;
 
@@ -226,6 +227,7 @@ fn demo(root: &Path, bin: &Path, dir: &Path) -> Result<(), String> {
                 &state_s,
                 "--lock-dir",
                 &lock_s,
+                "--verbose",
             ],
         ),
     )?;

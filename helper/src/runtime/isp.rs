@@ -97,6 +97,7 @@ where
     let mut configured: Option<LinkAddresses> = None;
     let mut failure = None;
     let mut netlink: Option<Netlink> = None;
+    let mut announced = false;
     loop {
         let mut ctx = StepCtx {
             tun: tun.as_ref().filter(|_| configured.is_some()),
@@ -112,7 +113,14 @@ where
                         if let Ok(mut s) = stats.lock() {
                             s.connected_since.get_or_insert_with(SystemTime::now);
                         }
-                        let _ = events.send(SessionEvent::Progress(Progress::Connected(c)));
+                        // IPV6CP may open first: "connected" waits for IPv4
+                        // unless it is off.
+                        if announced {
+                            let _ = events.send(SessionEvent::Progress(Progress::Changed(c)));
+                        } else if info.ipv4.is_some() || !config.ppp.ipcp.enabled {
+                            announced = true;
+                            let _ = events.send(SessionEvent::Progress(Progress::Connected(c)));
+                        }
                     }
                     Err(f) => {
                         failure.get_or_insert(f);

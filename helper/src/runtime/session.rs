@@ -608,7 +608,8 @@ impl Session {
                         of: numbers,
                     }),
                     ChatEvent::DialFailed { number, reason } => {
-                        self.notice(format!("{number}: {reason}; trying the next number"))
+                        let _ = number;
+                        self.notice(format!("{reason}; trying the next number"))
                     }
                     ChatEvent::Connected { speed, text } => {
                         if let Ok(mut s) = self.stats.lock() {
