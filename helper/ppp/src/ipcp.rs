@@ -91,16 +91,27 @@ impl Ipcp {
         if self.answerer {
             return self.config.dns.iter().copied().take(2).collect();
         }
-        [self.ours.dns1, self.ours.dns2]
+        let mut dns: Vec<Ipv4Addr> = [self.ours.dns1, self.ours.dns2]
             .into_iter()
             .flatten()
             .filter(|a| !a.is_unspecified())
-            .collect()
+            .collect();
+        // An answerer with one server may give it for both options.
+        dns.dedup();
+        dns
     }
 
+    /// The server for a DNS option. With a single server configured, the
+    /// secondary is the primary again: a Nak the caller takes in the same
+    /// round as its address, where a Configure-Reject (RFC 1877 allows
+    /// both) would cost the caller a round trip before it may ask again.
     fn dns_to_give(&self, kind: u8) -> Option<Ipv4Addr> {
         let i = usize::from(kind == opt::SECONDARY_DNS);
-        self.config.dns.get(i).copied()
+        self.config
+            .dns
+            .get(i)
+            .or_else(|| self.config.dns.first())
+            .copied()
     }
 }
 

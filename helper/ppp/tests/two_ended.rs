@@ -71,6 +71,30 @@ fn up_without_authentication() {
     assert_eq!(p.a.link.stats().fcs_errors, 0);
 }
 
+/// An answerer with a single DNS server gives it for the secondary option
+/// too (a Nak, in the round that assigns the address) rather than a
+/// Configure-Reject that would cost the caller a round trip; the caller
+/// reports the server once.
+#[test]
+fn one_dns_server_costs_no_extra_round_trip() {
+    let mut b = answerer_config(&[]);
+    b.ipcp.dns = vec![Ipv4Addr::new(10, 0, 0, 53)];
+    let mut p = Pair::clean(dialer_config(), creds("ppp", "secret"), b);
+    p.open();
+    assert!(p.run_until(MINUTE, |p| p.both_up()
+        && p.a.up().is_some_and(|i| i.ipv4.is_some())));
+    let v4 = p.a.up().unwrap().ipv4.clone().unwrap();
+    assert_eq!(v4.dns, vec![Ipv4Addr::new(10, 0, 0, 53)]);
+    let trace = p.a.trace();
+    assert!(!trace.contains("IPCP Configure-Reject"), "{trace}");
+    assert!(
+        trace.contains(
+            "IPCP Configure-Nak id=1 <addr 10.0.0.2> <ms-dns1 10.0.0.53> <ms-dns2 10.0.0.53>"
+        ),
+        "{trace}"
+    );
+}
+
 #[test]
 fn up_with_each_method() {
     for method in AuthMethod::ALL {
