@@ -113,29 +113,33 @@ impl Isp {
                     },
                 })
             }
-            Isp::Internal(config) => {
-                let (events, mut rx) = mpsc::unbounded_channel();
-                let printer = tokio::spawn(async move {
-                    while let Some(ev) = rx.recv().await {
-                        match ev {
-                            SessionEvent::Progress(p @ Progress::Connected(_)) => {
-                                say(format_args!("isp: {p}"))
-                            }
-                            SessionEvent::Progress(Progress::Phase(_)) => {}
-                            SessionEvent::Progress(p) => say(format_args!("isp: {p}")),
-                            SessionEvent::Notice(n) => say(format_args!("isp: note: {n}")),
-                            SessionEvent::Transcript(_) | SessionEvent::Statistics(_) => {}
-                        }
-                    }
-                });
-                let end = answerer::serve(line, config, events).await;
-                let _ = printer.await;
-                Ok(match end.failure {
-                    Some(f) => format!("internal: {f}"),
-                    None => "internal: hung up".to_owned(),
-                })
+            Isp::Internal(config) => Ok(serve_internal(line, config).await),
+        }
+    }
+}
+
+/// Serves one call with Dialtone's answerer on `line`, printing its
+/// progress; says how it ended.
+async fn serve_internal<L>(line: L, config: &IspConfig) -> String
+where
+    L: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let (events, mut rx) = mpsc::unbounded_channel();
+    let printer = tokio::spawn(async move {
+        while let Some(ev) = rx.recv().await {
+            match ev {
+                SessionEvent::Progress(Progress::Phase(_)) => {}
+                SessionEvent::Progress(p) => say(format_args!("isp: {p}")),
+                SessionEvent::Notice(n) => say(format_args!("isp: note: {n}")),
+                SessionEvent::Transcript(_) | SessionEvent::Statistics(_) => {}
             }
         }
+    });
+    let end = answerer::serve(line, config, events).await;
+    let _ = printer.await;
+    match end.failure {
+        Some(f) => format!("internal: {f}"),
+        None => "internal: hung up".to_owned(),
     }
 }
 
@@ -503,7 +507,10 @@ async fn run(args: Args) -> io::Result<()> {
     let modem: std::pin::Pin<Box<dyn std::future::Future<Output = io::Result<ModemReport>>>> =
         if args.direct {
             drop((command_rx, event_tx));
-            Box::pin(direct_line(&pty, on_call))
+            match &*isp {
+                Isp::Internal(config) => Box::pin(direct_internal(&pty, config)),
+                Isp::Slirp(_) => Box::pin(direct_line(&pty, on_call)),
+            }
         } else {
             Box::pin(run_modem(&pty, args.modem, on_call, command_rx, event_tx))
         };
@@ -525,27 +532,38 @@ async fn run(args: Args) -> io::Result<()> {
     result
 }
 
-/// `--direct`: no modem, the pty is a null-modem cable to the ISP. Each
-/// call lasts until the ISP hangs up (the link went down); then the ISP
-/// answers afresh whatever comes next.
+/// `--direct` with slirp: no modem, the pty is a null-modem cable to the
+/// ISP. A call lasts until the ISP ends it (the link went down); then a
+/// fresh one answers whatever comes next.
 async fn direct_line(
     pty: &Pty,
     mut on_call: impl FnMut(&str, DuplexStream),
 ) -> io::Result<ModemReport> {
     loop {
-        let (mut ours, theirs) = tokio::io::duplex(64 * 1024);
+        let (ours, theirs) = tokio::io::duplex(64 * 1024);
         on_call("", theirs);
-        let mut line = pty;
-        match tokio::io::copy_bidirectional(&mut line, &mut ours).await {
-            Ok((to_isp, from_isp)) => {
-                say(format_args!(
-                    "direct line: {to_isp} bytes to the ISP, {from_isp} back"
-                ));
-            }
-            // The ISP's end went away mid-write: the call is over.
-            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
-            Err(e) => return Err(e),
+        let (mut from_isp, mut to_isp) = tokio::io::split(ours);
+        let (mut pty_in, mut pty_out) = (pty, pty);
+        // The pty never reports end of file (it keeps its slave open), so
+        // the call is over when the ISP's side is.
+        tokio::select! {
+            r = tokio::io::copy(&mut pty_in, &mut to_isp) => match r {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
+                Err(e) => return Err(e),
+            },
+            r = tokio::io::copy(&mut from_isp, &mut pty_out) => { r?; }
         }
+    }
+}
+
+/// `--direct` with Dialtone's answerer: it runs on the pty itself, one
+/// call after another, without a relay in between.
+async fn direct_internal(pty: &Pty, config: &IspConfig) -> io::Result<ModemReport> {
+    loop {
+        say("call direct -> internal");
+        let how = serve_internal(pty, config).await;
+        say(format_args!("call ended ({how})"));
     }
 }
 
