@@ -11,7 +11,8 @@
 //! slirp 1.0.17 needs some help, all of it explained at length in the PPP
 //! engine's slirp test harness (`helper/ppp/tests/support/slirp.rs`):
 //!
-//! * An `LD_PRELOAD` shim (`slirp_shim.c`, next to this file) fixes the
+//! * An `LD_PRELOAD` shim (`helper/ppp/tests/support/slirp_shim.c`, shared
+//!   with the engine's slirp interop tests) fixes the
 //!   invalid `select()` timeout that makes it exit at once on current
 //!   glibc. It is compiled with `gcc` on first use into
 //!   `<work dir>/dialtone-sim-shim-<euid>/` (the work dir defaults to
@@ -71,7 +72,8 @@ const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
 /// How much of slirp's stderr is kept for messages.
 const STDERR_LIMIT: usize = 64 * 1024;
 
-const SHIM_SOURCE: &str = include_str!("slirp_shim.c");
+/// The shim lives with the engine's slirp interop tests, which need it too.
+const SHIM_SOURCE: &str = include_str!("../../ppp/tests/support/slirp_shim.c");
 
 /// The authentication slirp demands from the caller.
 #[derive(Clone, Default, PartialEq, Eq)]
