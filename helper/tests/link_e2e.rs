@@ -141,37 +141,70 @@ fn strs(v: &[String]) -> Vec<&str> {
 
 const RESOLV_BEFORE: &str = "# the resolver before the test\nnameserver 192.168.77.1\n";
 
+/// One test's world: a temporary directory, the client's and the ISP's
+/// network namespaces, and the path of the simulated modem.
+struct World {
+    dir: TempDir,
+    client: Netns,
+    isp: Netns,
+    modem: PathBuf,
+}
+
+impl World {
+    fn new() -> World {
+        require_root();
+        let dir = TempDir::new();
+        World {
+            modem: dir.join("modem"),
+            dir,
+            client: Netns::new("cli"),
+            isp: Netns::new("isp"),
+        }
+    }
+
+    /// The simulated modem and ISP with these arguments.
+    fn sim(&self, args: &[String]) -> Proc {
+        start_sim(&self.isp, &self.modem, &strs(args))
+    }
+
+    /// `dialtoned run` with a profile written from `spec` and `password`.
+    fn dial(&self, spec: &Spec, password: &str) -> Proc {
+        let profile = write_profile(&self.dir, spec, password);
+        start_dialtoned(&self.client, &self.dir, &profile, &self.modem, &[])
+    }
+}
+
+/// Waits for the `connected` line and returns it.
+fn connected(d: &mut Proc) -> String {
+    d.wait_for("connected", Duration::from_secs(30), |l| {
+        l.starts_with("connected")
+    })
+}
+
 /// Dial, check the address, route and DNS, ping, move 20 MB, hang up with
 /// Ctrl-C and check that everything is as before.
 #[test]
 fn dial_connect_transfer_and_restore() {
-    require_root();
-    let dir = TempDir::new();
-    let client = Netns::new("cli");
-    let isp = Netns::new("isp");
+    let w = World::new();
+    let (dir, client, isp) = (&w.dir, &w.client, &w.isp);
     client.add_lan_default_route();
     write_file(&dir.join("resolv.conf"), RESOLV_BEFORE, 0o644);
     let routes_before = client.routes();
 
-    let modem = dir.join("modem");
     let mut args = isp_args("mschapv2");
     args.push("--login-prompt".into());
-    let _sim = start_sim(&isp, &modem, &strs(&args));
-    let profile = write_profile(
-        &dir,
+    let _sim = w.sim(&args);
+    let mut d = w.dial(
         &Spec {
             login: true,
             ..Spec::default()
         },
         PASSWORD,
     );
-    let mut d = start_dialtoned(&client, &dir, &profile, &modem, &[]);
 
     d.wait_contains("dialing 5551234", Duration::from_secs(15));
     d.wait_contains("modem: CONNECT 57600", Duration::from_secs(15));
-    let up = d.wait_for("connected", Duration::from_secs(30), |l| {
-        l.starts_with("connected")
-    });
+    let up = connected(&mut d);
     assert!(up.contains("10.0.0.2 peer 10.0.0.1"), "{up}");
     assert!(up.contains("DNS 10.0.0.53"), "{up}");
     assert!(up.contains("MS-CHAPv2"), "{up}");
@@ -220,9 +253,9 @@ fn dial_connect_transfer_and_restore() {
 
     // 20 MB from the ISP's side to the client, every byte checked.
     const LEN: usize = 20 * 1024 * 1024;
-    let server = serve_stream(&isp, Ipv4Addr::UNSPECIFIED, 5001, LEN, 42);
+    let server = serve_stream(isp, Ipv4Addr::UNSPECIFIED, 5001, LEN, 42);
     let got = fetch_stream(
-        &client,
+        client,
         SocketAddr::from((ISP_ADDR, 5001)),
         42,
         Duration::from_secs(60),
@@ -258,26 +291,19 @@ fn dial_connect_transfer_and_restore() {
 /// puts it back exactly.
 #[test]
 fn replaced_default_route_comes_back() {
-    require_root();
-    let dir = TempDir::new();
-    let client = Netns::new("cli");
-    let isp = Netns::new("isp");
+    let w = World::new();
+    let client = &w.client;
     client.add_lan_default_route();
     let routes_before = client.routes();
-    let modem = dir.join("modem");
-    let _sim = start_sim(&isp, &modem, &strs(&isp_args("pap")));
-    let profile = write_profile(
-        &dir,
+    let _sim = w.sim(&isp_args("pap"));
+    let mut d = w.dial(
         &Spec {
             replace: true,
             ..Spec::default()
         },
         PASSWORD,
     );
-    let mut d = start_dialtoned(&client, &dir, &profile, &modem, &[]);
-    let up = d.wait_for("connected", Duration::from_secs(30), |l| {
-        l.starts_with("connected")
-    });
+    let up = connected(&mut d);
     assert!(up.contains("PAP"), "{up}");
     let routes = client.ip(&["route", "show", "default"]);
     assert!(!routes.contains("lan0"), "replaced:\n{routes}");
@@ -293,11 +319,8 @@ fn replaced_default_route_comes_back() {
 /// Each modem refusal ends the attempt with its own reason and status 8.
 #[test]
 fn abort_cases_give_their_reasons() {
-    require_root();
-    let dir = TempDir::new();
-    let client = Netns::new("cli");
-    let isp = Netns::new("isp");
-    let modem = dir.join("modem");
+    let w = World::new();
+    let client = &w.client;
     let mut args = isp_args("pap");
     for n in [
         "1=busy",
@@ -309,7 +332,7 @@ fn abort_cases_give_their_reasons() {
         args.push("--number".into());
         args.push(n.into());
     }
-    let _sim = start_sim(&isp, &modem, &strs(&args));
+    let _sim = w.sim(&args);
     for (number, reason) in [
         ("1", "busy"),
         ("2", "no carrier"),
@@ -317,15 +340,13 @@ fn abort_cases_give_their_reasons() {
         ("4", "no answer"),
         ("5", "ERROR"),
     ] {
-        let profile = write_profile(
-            &dir,
+        let mut d = w.dial(
             &Spec {
                 numbers: vec![number],
                 ..Spec::default()
             },
             PASSWORD,
         );
-        let mut d = start_dialtoned(&client, &dir, &profile, &modem, &[]);
         let status = d.wait_exit(Duration::from_secs(60));
         let out = d.output();
         assert_eq!(status.code(), Some(8), "number {number}:\n{out}");
@@ -345,14 +366,9 @@ fn abort_cases_give_their_reasons() {
 /// persist.
 #[test]
 fn wrong_password_gives_the_peers_message() {
-    require_root();
-    let dir = TempDir::new();
-    let client = Netns::new("cli");
-    let isp = Netns::new("isp");
-    let modem = dir.join("modem");
-    let _sim = start_sim(&isp, &modem, &strs(&isp_args("pap")));
-    let profile = write_profile(
-        &dir,
+    let w = World::new();
+    let _sim = w.sim(&isp_args("pap"));
+    let mut d = w.dial(
         &Spec {
             persist: true,
             methods: "[Pap]",
@@ -360,7 +376,6 @@ fn wrong_password_gives_the_peers_message() {
         },
         "wrong",
     );
-    let mut d = start_dialtoned(&client, &dir, &profile, &modem, &[]);
     let status = d.wait_exit(Duration::from_secs(60));
     let out = d.output();
     assert_eq!(status.code(), Some(19), "{out}");
@@ -375,29 +390,22 @@ fn wrong_password_gives_the_peers_message() {
 /// with persist the session redials and comes up again once it is back.
 #[test]
 fn isp_killed_mid_transfer_then_persist_redials() {
-    require_root();
-    let dir = TempDir::new();
-    let client = Netns::new("cli");
-    let isp = Netns::new("isp");
-    let modem = dir.join("modem");
+    let w = World::new();
+    let (client, isp) = (&w.client, &w.isp);
     let args = isp_args("chap");
-    let mut sim = start_sim(&isp, &modem, &strs(&args));
-    let profile = write_profile(
-        &dir,
+    let mut sim = w.sim(&args);
+    let mut d = w.dial(
         &Spec {
             persist: true,
             ..Spec::default()
         },
         PASSWORD,
     );
-    let mut d = start_dialtoned(&client, &dir, &profile, &modem, &[]);
-    d.wait_for("connected", Duration::from_secs(30), |l| {
-        l.starts_with("connected")
-    });
+    connected(&mut d);
 
-    let _server = serve_stream(&isp, Ipv4Addr::UNSPECIFIED, 5002, 200 * 1024 * 1024, 7);
+    let _server = serve_stream(isp, Ipv4Addr::UNSPECIFIED, 5002, 200 * 1024 * 1024, 7);
     let fetch = fetch_stream(
-        &client,
+        client,
         SocketAddr::from((ISP_ADDR, 5002)),
         7,
         Duration::from_secs(20),
@@ -416,7 +424,7 @@ fn isp_killed_mid_transfer_then_persist_redials() {
     assert!(fetch.join().unwrap().is_err(), "the transfer was cut");
 
     // The ISP comes back; the session gets through.
-    let _sim2 = start_sim(&isp, &modem, &strs(&args));
+    let _sim2 = w.sim(&args);
     d.wait_for("connected again", Duration::from_secs(60), |l| {
         l.starts_with("connected")
     });
@@ -438,11 +446,8 @@ fn isp_killed_mid_transfer_then_persist_redials() {
 /// gets every byte through.
 #[test]
 fn line_errors_are_counted_and_transfer_completes() {
-    require_root();
-    let dir = TempDir::new();
-    let client = Netns::new("cli");
-    let isp = Netns::new("isp");
-    let modem = dir.join("modem");
+    let w = World::new();
+    let (client, isp) = (&w.client, &w.isp);
     let mut args = isp_args("pap");
     // One bit in a million: about 1 % of 1500-byte frames are hit.
     args.extend([
@@ -451,16 +456,13 @@ fn line_errors_are_counted_and_transfer_completes() {
         "--seed".into(),
         "3".into(),
     ]);
-    let _sim = start_sim(&isp, &modem, &strs(&args));
-    let profile = write_profile(&dir, &Spec::default(), PASSWORD);
-    let mut d = start_dialtoned(&client, &dir, &profile, &modem, &[]);
-    d.wait_for("connected", Duration::from_secs(30), |l| {
-        l.starts_with("connected")
-    });
+    let _sim = w.sim(&args);
+    let mut d = w.dial(&Spec::default(), PASSWORD);
+    connected(&mut d);
     const LEN: usize = 8 * 1024 * 1024;
-    let server = serve_stream(&isp, Ipv4Addr::UNSPECIFIED, 5003, LEN, 9);
+    let server = serve_stream(isp, Ipv4Addr::UNSPECIFIED, 5003, LEN, 9);
     let got = fetch_stream(
-        &client,
+        client,
         SocketAddr::from((ISP_ADDR, 5003)),
         9,
         Duration::from_secs(60),
@@ -488,24 +490,17 @@ fn line_errors_are_counted_and_transfer_completes() {
 /// No traffic for the idle time: hung up, status 12.
 #[test]
 fn idle_link_hangs_up() {
-    require_root();
-    let dir = TempDir::new();
-    let client = Netns::new("cli");
-    let isp = Netns::new("isp");
-    let modem = dir.join("modem");
-    let _sim = start_sim(&isp, &modem, &strs(&isp_args("pap")));
-    let profile = write_profile(
-        &dir,
+    let w = World::new();
+    let client = &w.client;
+    let _sim = w.sim(&isp_args("pap"));
+    let mut d = w.dial(
         &Spec {
             idle: 2,
             ..Spec::default()
         },
         PASSWORD,
     );
-    let mut d = start_dialtoned(&client, &dir, &profile, &modem, &[]);
-    d.wait_for("connected", Duration::from_secs(30), |l| {
-        l.starts_with("connected")
-    });
+    connected(&mut d);
     d.wait_contains("disconnecting: the link was idle", Duration::from_secs(20));
     let status = d.wait_exit(Duration::from_secs(30));
     assert_eq!(status.code(), Some(12), "{}", d.output());
@@ -515,24 +510,16 @@ fn idle_link_hangs_up() {
 /// The maximum connect time hangs up, status 13 as pppd's.
 #[test]
 fn maximum_connect_time_hangs_up() {
-    require_root();
-    let dir = TempDir::new();
-    let client = Netns::new("cli");
-    let isp = Netns::new("isp");
-    let modem = dir.join("modem");
-    let _sim = start_sim(&isp, &modem, &strs(&isp_args("pap")));
-    let profile = write_profile(
-        &dir,
+    let w = World::new();
+    let _sim = w.sim(&isp_args("pap"));
+    let mut d = w.dial(
         &Spec {
             max_connect: 2,
             ..Spec::default()
         },
         PASSWORD,
     );
-    let mut d = start_dialtoned(&client, &dir, &profile, &modem, &[]);
-    d.wait_for("connected", Duration::from_secs(30), |l| {
-        l.starts_with("connected")
-    });
+    connected(&mut d);
     d.wait_contains(
         "disconnecting: the maximum connect time was reached",
         Duration::from_secs(20),
@@ -546,24 +533,17 @@ fn maximum_connect_time_hangs_up() {
 /// CARRIER" text between frames does no harm.
 #[test]
 fn a_silent_hang_up_is_noticed_by_lcp_echo() {
-    require_root();
-    let dir = TempDir::new();
-    let client = Netns::new("cli");
-    let isp = Netns::new("isp");
-    let modem = dir.join("modem");
-    let mut sim = start_sim(&isp, &modem, &strs(&isp_args("pap")));
-    let profile = write_profile(
-        &dir,
+    let w = World::new();
+    let (isp, modem) = (&w.isp, &w.modem);
+    let mut sim = start_sim(isp, modem, &strs(&isp_args("pap")));
+    let mut d = w.dial(
         &Spec {
             echo_interval: 1,
             ..Spec::default()
         },
         PASSWORD,
     );
-    let mut d = start_dialtoned(&client, &dir, &profile, &modem, &[]);
-    d.wait_for("connected", Duration::from_secs(30), |l| {
-        l.starts_with("connected")
-    });
+    connected(&mut d);
     sim.signal(libc::SIGUSR1);
     sim.wait_contains("hung up (remote)", Duration::from_secs(10));
     let down = d.wait_for("the reason", Duration::from_secs(30), |l| {
@@ -580,14 +560,10 @@ fn a_silent_hang_up_is_noticed_by_lcp_echo() {
 /// waiting.
 #[test]
 fn demand_dial_connects_on_first_packet() {
-    require_root();
-    let dir = TempDir::new();
-    let client = Netns::new("cli");
-    let isp = Netns::new("isp");
-    let modem = dir.join("modem");
-    let _sim = start_sim(&isp, &modem, &strs(&isp_args("pap")));
-    let profile = write_profile(
-        &dir,
+    let w = World::new();
+    let (client, isp) = (&w.client, &w.isp);
+    let _sim = w.sim(&isp_args("pap"));
+    let mut d = w.dial(
         &Spec {
             demand: true,
             idle: 3,
@@ -595,7 +571,6 @@ fn demand_dial_connects_on_first_packet() {
         },
         PASSWORD,
     );
-    let mut d = start_dialtoned(&client, &dir, &profile, &modem, &[]);
     d.wait_contains("waiting for traffic", Duration::from_secs(15));
     let links = client.dtn_links();
     assert_eq!(links.len(), 1);
@@ -608,17 +583,15 @@ fn demand_dial_connects_on_first_packet() {
 
     // The first packet: a TCP connection to the ISP's side.
     const LEN: usize = 1024 * 1024;
-    let server = serve_stream(&isp, Ipv4Addr::UNSPECIFIED, 5004, LEN, 11);
+    let server = serve_stream(isp, Ipv4Addr::UNSPECIFIED, 5004, LEN, 11);
     let fetch = fetch_stream(
-        &client,
+        client,
         SocketAddr::from((ISP_ADDR, 5004)),
         11,
         Duration::from_secs(60),
     );
     d.wait_contains("dialing 5551234", Duration::from_secs(15));
-    let up = d.wait_for("connected", Duration::from_secs(30), |l| {
-        l.starts_with("connected")
-    });
+    let up = connected(&mut d);
     assert!(up.contains("10.0.0.2"), "the dynamic address: {up}");
     assert_eq!(
         fetch.join().unwrap(),
@@ -651,14 +624,11 @@ fn demand_dial_connects_on_first_packet() {
 /// loopback through slirp's 10.0.2.2.
 #[test]
 fn slirp_isp_reaches_host_loopback() {
-    require_root();
-    let dir = TempDir::new();
-    let client = Netns::new("cli");
-    let isp = Netns::new("isp");
-    let modem = dir.join("modem");
+    let w = World::new();
+    let (client, isp, modem) = (&w.client, &w.isp, &w.modem);
     let _sim = start_sim(
-        &isp,
-        &modem,
+        isp,
+        modem,
         &[
             "--isp",
             "slirp",
@@ -672,26 +642,22 @@ fn slirp_isp_reaches_host_loopback() {
             "300",
         ],
     );
-    let profile = write_profile(
-        &dir,
+    let mut d = w.dial(
         &Spec {
             echo_interval: 30,
             ..Spec::default()
         },
         PASSWORD,
     );
-    let mut d = start_dialtoned(&client, &dir, &profile, &modem, &[]);
-    let up = d.wait_for("connected", Duration::from_secs(30), |l| {
-        l.starts_with("connected")
-    });
+    let up = connected(&mut d);
     assert!(up.contains("10.0.2.15"), "{up}");
     assert!(up.contains("DNS 10.0.2.3"), "{up}");
     // slirp's own TCP stack is slow here (about 10 kB/s, its timers tick
     // every 100 ms or more): 128 KiB proves the path.
     const LEN: usize = 128 * 1024;
-    let server = serve_stream(&isp, Ipv4Addr::LOCALHOST, 5005, LEN, 13);
+    let server = serve_stream(isp, Ipv4Addr::LOCALHOST, 5005, LEN, 13);
     let got = fetch_stream(
-        &client,
+        client,
         SocketAddr::from((Ipv4Addr::new(10, 0, 2, 2), 5005)),
         13,
         Duration::from_secs(60),
@@ -711,18 +677,13 @@ fn slirp_isp_reaches_host_loopback() {
 /// A direct line with no modem and no authentication.
 #[test]
 fn direct_line_without_modem() {
-    require_root();
-    let dir = TempDir::new();
-    let client = Netns::new("cli");
-    let isp = Netns::new("isp");
-    let modem = dir.join("modem");
+    let w = World::new();
     // The modem auto-connects: with no dialing, the sim's --direct mode
     // puts the ISP on the line at once.
     let mut args = isp_args("none");
     args.push("--direct".into());
-    let _sim = start_sim(&isp, &modem, &strs(&args));
-    let profile = write_profile(
-        &dir,
+    let _sim = w.sim(&args);
+    let mut d = w.dial(
         &Spec {
             modem: false,
             methods: "[]",
@@ -730,10 +691,7 @@ fn direct_line_without_modem() {
         },
         "",
     );
-    let mut d = start_dialtoned(&client, &dir, &profile, &modem, &[]);
-    let up = d.wait_for("connected", Duration::from_secs(30), |l| {
-        l.starts_with("connected")
-    });
+    let up = connected(&mut d);
     assert!(up.contains("10.0.0.2"), "{up}");
     assert!(!d.output().contains("dialing"));
     d.signal(libc::SIGINT);
