@@ -29,7 +29,7 @@
 //!   [`Netlink::add_default_route`] for how existing ones are treated.
 
 use std::fmt;
-use std::io;
+use std::io::{self, IoSlice};
 use std::net::{IpAddr, Ipv4Addr};
 
 use futures::TryStreamExt;
@@ -156,12 +156,27 @@ fn nl(what: impl Into<String>) -> impl FnOnce(rtnetlink::Error) -> NetError {
 /// A layer-3 TUN device (no packet information header) carrying the IP
 /// packets of the link.
 ///
+/// When the kernel allows it, the device is created with offloads
+/// (`IFF_VNET_HDR`, TSO/USO and checksum offload through `TUNSETOFFLOAD`):
+/// the kernel then hands over TCP (and UDP) "super-packets" of up to 64 KiB
+/// with a virtio-net header in front, which [`TunDevice::recv_packets`]
+/// splits into packets no larger than the interface MTU (with their
+/// checksums filled in), and [`TunDevice::send_packets`] coalesces the
+/// segments of a TCP or UDP flow into such super-packets again, so that the
+/// kernel handles one large packet instead of many small ones. Where
+/// offloads are not available the device carries plain packets, and the
+/// same methods handle them one by one. Every read and write goes through
+/// the methods of this type, which add and strip the virtio-net header;
+/// [`TunDevice::device`] gives the raw device (with the header, when
+/// [`TunDevice::offload`] is true) for readiness only.
+///
 /// Must be created from within a tokio runtime. The device is removed by
 /// the kernel when this value is dropped.
 pub struct TunDevice {
     dev: tun_rs::AsyncDevice,
     name: String,
     index: u32,
+    offload: bool,
 }
 
 impl fmt::Debug for TunDevice {
@@ -169,15 +184,40 @@ impl fmt::Debug for TunDevice {
         f.debug_struct("TunDevice")
             .field("name", &self.name)
             .field("index", &self.index)
+            .field("offload", &self.offload)
             .finish()
     }
 }
 
+/// The length of the virtio-net header in front of every packet read from
+/// or written to a TUN device with offloads.
+const VNET_HDR_LEN: usize = tun_rs::VIRTIO_NET_HDR_LEN;
+/// A virtio-net header saying "a plain packet, checksums complete".
+const PLAIN_VNET_HDR: [u8; VNET_HDR_LEN] = [0; VNET_HDR_LEN];
+/// `VIRTIO_NET_HDR_F_NEEDS_CSUM`: the transport checksum is partial.
+const VNET_F_NEEDS_CSUM: u8 = 1;
+/// `VIRTIO_NET_HDR_GSO_NONE`.
+const VNET_GSO_NONE: u8 = 0;
+/// `VIRTIO_NET_HDR_GSO_ECN`, a modifier of the GSO type.
+const VNET_GSO_ECN: u8 = 0x80;
+/// The largest read from the TUN: a 64 KiB super-packet (or, without
+/// offloads, a packet as large as the MTU allows) and its header.
+const RAW_READ: usize = VNET_HDR_LEN + 65_536;
+/// Packets handed to the kernel in one [`TunDevice::send_packets`].
+pub const SEND_BATCH: usize = tun_rs::IDEAL_BATCH_SIZE;
+
 impl TunDevice {
     /// Creates a TUN device named `name` (which may be a kernel template
     /// such as `"dtn%d"`), or `dtn%d` if `None`. The device is left down
-    /// and unconfigured: see [`Netlink::configure`].
+    /// and unconfigured: see [`Netlink::configure`]. Offloads are turned on
+    /// when the kernel supports them (see the type's documentation).
     pub fn create(name: Option<&str>) -> Result<TunDevice, NetError> {
+        Self::create_with(name, true)
+    }
+
+    /// As [`TunDevice::create`], with offloads only if `offload` is true
+    /// (and the kernel supports them).
+    pub fn create_with(name: Option<&str>, offload: bool) -> Result<TunDevice, NetError> {
         let requested = name
             .map(str::to_owned)
             .unwrap_or_else(|| format!("{TUN_NAME_PREFIX}%d"));
@@ -190,16 +230,30 @@ impl TunDevice {
                 "bad interface name {requested:?} (1 to 15 characters, no '/')"
             )));
         }
-        let dev = tun_rs::DeviceBuilder::new()
-            .name(requested.clone())
-            .layer(tun_rs::Layer::L3)
-            .packet_information(false)
-            .enable(false)
-            .build_async()
-            .map_err(tun_err)?;
+        let build = |offload: bool| {
+            tun_rs::DeviceBuilder::new()
+                .name(requested.clone())
+                .layer(tun_rs::Layer::L3)
+                .packet_information(false)
+                .offload(offload)
+                .enable(false)
+                .build_async()
+        };
+        // Without offload support (an old kernel), plain packets.
+        let dev = match offload {
+            true => build(true).or_else(|_| build(false)),
+            false => build(false),
+        }
+        .map_err(tun_err)?;
+        let offload = (*dev).tcp_gso();
         let name = dev.name().map_err(tun_err)?;
         let index = dev.if_index().map_err(tun_err)?;
-        Ok(TunDevice { dev, name, index })
+        Ok(TunDevice {
+            dev,
+            name,
+            index,
+            offload,
+        })
     }
 
     /// The interface name the kernel gave the device.
@@ -212,19 +266,327 @@ impl TunDevice {
         self.index
     }
 
+    /// Whether the device has offloads on (every read and write carries a
+    /// virtio-net header; reads may be super-packets).
+    pub fn offload(&self) -> bool {
+        self.offload
+    }
+
     /// Receives one IP packet that the kernel routed into the device.
+    ///
+    /// With offloads a read can be a super-packet of many: only its first
+    /// packet is returned and the others are dropped (use
+    /// [`TunDevice::recv_packets`] to get them all).
     pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.dev.recv(buf).await
+        if !self.offload {
+            return self.dev.recv(buf).await;
+        }
+        let mut rx = TunPackets::new();
+        loop {
+            if self.recv_packets(&mut rx).await? > 0 {
+                let pkt = rx.packet(0);
+                let n = pkt.len().min(buf.len());
+                buf[..n].copy_from_slice(&pkt[..n]);
+                return Ok(n);
+            }
+        }
     }
 
     /// Hands one IP packet to the kernel, as if received from the link.
+    /// Returns the packet's length.
     pub async fn send(&self, pkt: &[u8]) -> io::Result<usize> {
-        self.dev.send(pkt).await
+        if !self.offload {
+            return self.dev.send(pkt).await;
+        }
+        let n = self
+            .dev
+            .send_vectored(&[IoSlice::new(&PLAIN_VNET_HDR), IoSlice::new(pkt)])
+            .await?;
+        Ok(n.saturating_sub(VNET_HDR_LEN))
     }
 
-    /// The underlying tun-rs device.
+    /// Receives the IP packets of one read into `rx` (see
+    /// [`TunPackets`]), waiting for one; returns how many there are. A
+    /// read the kernel framed badly (which it should never do) gives none.
+    pub async fn recv_packets(&self, rx: &mut TunPackets) -> io::Result<usize> {
+        let n = self.dev.recv(&mut rx.raw).await?;
+        Ok(rx.take(n, self.offload))
+    }
+
+    /// As [`TunDevice::recv_packets`] without waiting: `WouldBlock` when
+    /// nothing is queued.
+    pub fn try_recv_packets(&self, rx: &mut TunPackets) -> io::Result<usize> {
+        let n = self.dev.try_recv(&mut rx.raw)?;
+        Ok(rx.take(n, self.offload))
+    }
+
+    /// As [`TunDevice::recv_packets`], polled.
+    pub fn poll_recv_packets(
+        &self,
+        cx: &mut std::task::Context<'_>,
+        rx: &mut TunPackets,
+    ) -> std::task::Poll<io::Result<usize>> {
+        self.dev
+            .poll_recv(cx, &mut rx.raw)
+            .map_ok(|n| rx.take(n, self.offload))
+    }
+
+    /// Hands the packets collected in `tx` to the kernel without waiting,
+    /// coalesced (with offloads) into as few writes as possible, and
+    /// empties `tx`. Packets the kernel does not take (its queue is full)
+    /// are dropped, as a full router queue would; so are packets the
+    /// kernel refuses.
+    pub fn send_packets(&self, tx: &mut TunBatch) {
+        let bufs = &mut tx.bufs[..tx.count];
+        tx.count = 0;
+        if bufs.is_empty() {
+            return;
+        }
+        if self.offload {
+            // The non-blocking descriptor: a write that would block fails
+            // and the packet is dropped.
+            let dev: &tun_rs::DeviceImpl = &self.dev;
+            let gro = tx.gro.get_or_insert_with(Default::default);
+            let _ = dev.send_multiple(gro, bufs, VNET_HDR_LEN);
+        } else {
+            for buf in bufs {
+                let _ = self.dev.try_send(&buf[VNET_HDR_LEN..]);
+            }
+        }
+    }
+
+    /// The underlying tun-rs device. With offloads, what it reads and
+    /// writes carries a virtio-net header: use it for readiness only.
     pub fn device(&self) -> &tun_rs::AsyncDevice {
         &self.dev
+    }
+}
+
+/// Where the packets of one TUN read are: the read buffer, and the packets
+/// a super-packet was split into. Reused from read to read.
+pub struct TunPackets {
+    raw: Box<[u8]>,
+    split: Vec<u8>,
+    sizes: Vec<usize>,
+    layout: Layout,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Layout {
+    /// One packet in the read buffer.
+    Raw { start: usize, len: usize },
+    /// `count` packets in `split`, `stride` bytes apart, lengths in `sizes`.
+    Split { stride: usize, count: usize },
+}
+
+impl fmt::Debug for TunPackets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TunPackets")
+            .field("layout", &self.layout)
+            .finish()
+    }
+}
+
+impl Default for TunPackets {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TunPackets {
+    /// Buffers for the largest read.
+    pub fn new() -> TunPackets {
+        TunPackets {
+            raw: vec![0; RAW_READ].into_boxed_slice(),
+            split: Vec::new(),
+            sizes: Vec::new(),
+            layout: Layout::Raw { start: 0, len: 0 },
+        }
+    }
+
+    /// How many packets the last read gave.
+    pub fn len(&self) -> usize {
+        match self.layout {
+            Layout::Raw { .. } => 1,
+            Layout::Split { count, .. } => count,
+        }
+    }
+
+    /// Whether the last read gave no packet.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Packet `i` of the last read.
+    pub fn packet(&self, i: usize) -> &[u8] {
+        match self.layout {
+            Layout::Raw { start, len } => &self.raw[start..start + len],
+            Layout::Split { stride, .. } => &self.split[i * stride..i * stride + self.sizes[i]],
+        }
+    }
+
+    /// Packet `i` of the last read, to change in place.
+    pub fn packet_mut(&mut self, i: usize) -> &mut [u8] {
+        match self.layout {
+            Layout::Raw { start, len } => &mut self.raw[start..start + len],
+            Layout::Split { stride, .. } => &mut self.split[i * stride..i * stride + self.sizes[i]],
+        }
+    }
+
+    /// Takes a read of `n` bytes; returns the number of packets.
+    fn take(&mut self, n: usize, offload: bool) -> usize {
+        if !offload {
+            self.layout = Layout::Raw { start: 0, len: n };
+            return 1;
+        }
+        match self.take_vnet(n) {
+            Some(count) => count,
+            None => {
+                self.layout = Layout::Split {
+                    stride: 0,
+                    count: 0,
+                };
+                0
+            }
+        }
+    }
+
+    /// Strips the virtio-net header of a read: completes a partial checksum
+    /// or splits a super-packet. `None` for a read the kernel should never
+    /// produce.
+    fn take_vnet(&mut self, n: usize) -> Option<usize> {
+        if n <= VNET_HDR_LEN || n > self.raw.len() {
+            return None;
+        }
+        let mut hdr = tun_rs::VirtioNetHdr::decode(&self.raw[..VNET_HDR_LEN]).ok()?;
+        let pkt = &mut self.raw[VNET_HDR_LEN..n];
+        let len = pkt.len();
+        if hdr.gso_type == VNET_GSO_NONE {
+            if hdr.flags & VNET_F_NEEDS_CSUM != 0 {
+                // CHECKSUM_PARTIAL: the field holds the pseudo-header sum;
+                // the sum from csum_start to the end is ours to add.
+                let start = usize::from(hdr.csum_start);
+                let at = start + usize::from(hdr.csum_offset);
+                if at + 2 > len {
+                    return None;
+                }
+                let initial = u16::from_be_bytes([pkt[at], pkt[at + 1]]);
+                pkt[at] = 0;
+                pkt[at + 1] = 0;
+                let sum = !tun_rs::checksum(&pkt[start..], u64::from(initial));
+                pkt[at..at + 2].copy_from_slice(&sum.to_be_bytes());
+            }
+            self.layout = Layout::Raw {
+                start: VNET_HDR_LEN,
+                len,
+            };
+            return Some(1);
+        }
+        let is_v6 = match pkt.first()? >> 4 {
+            4 => false,
+            6 => true,
+            _ => return None,
+        };
+        // The header length the kernel gives is not to be trusted (on the
+        // forwarding path it can cover the whole first segment): the IP
+        // header ends at csum_start, the transport header is parsed.
+        let start = usize::from(hdr.csum_start);
+        hdr.hdr_len = if hdr.gso_type & !VNET_GSO_ECN == tun_rs::VIRTIO_NET_HDR_GSO_UDP_L4 {
+            hdr.csum_start.checked_add(8)?
+        } else {
+            let tcp_len = u16::from(*pkt.get(start + 12)? >> 4) * 4;
+            if !(20..=60).contains(&tcp_len) {
+                return None;
+            }
+            hdr.csum_start.checked_add(tcp_len)?
+        };
+        let hdr_len = usize::from(hdr.hdr_len);
+        let gso_size = usize::from(hdr.gso_size);
+        if gso_size == 0 || hdr_len >= len {
+            return None;
+        }
+        let count = (len - hdr_len).div_ceil(gso_size);
+        let stride = hdr_len + gso_size;
+        if self.split.len() < stride * count {
+            self.split.resize(stride * count, 0);
+        }
+        if self.sizes.len() < count {
+            self.sizes.resize(count, 0);
+        }
+        let mut outs: Vec<&mut [u8]> = self.split[..stride * count].chunks_mut(stride).collect();
+        let count =
+            tun_rs::gso_split(pkt, hdr, &mut outs, &mut self.sizes[..count], 0, is_v6).ok()?;
+        self.layout = Layout::Split { stride, count };
+        Some(count)
+    }
+}
+
+/// IP packets collected for [`TunDevice::send_packets`], each behind room
+/// for a virtio-net header. Reused from batch to batch.
+pub struct TunBatch {
+    bufs: Vec<Vec<u8>>,
+    count: usize,
+    /// Made at the first send with offloads (it preallocates its flow
+    /// tables, about a MiB).
+    gro: Option<Box<tun_rs::GROTable>>,
+}
+
+impl fmt::Debug for TunBatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TunBatch")
+            .field("count", &self.count)
+            .finish()
+    }
+}
+
+impl Default for TunBatch {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TunBatch {
+    /// An empty batch.
+    pub fn new() -> TunBatch {
+        TunBatch {
+            bufs: Vec::new(),
+            count: 0,
+            gro: None,
+        }
+    }
+
+    /// Packets collected.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// Whether no packet is collected.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Whether the batch holds [`SEND_BATCH`] packets: time to send.
+    pub fn is_full(&self) -> bool {
+        self.count >= SEND_BATCH
+    }
+
+    /// Adds a copy of `pkt` (not empty) and returns it, to change in place
+    /// before sending.
+    pub fn push(&mut self, pkt: &[u8]) -> &mut [u8] {
+        if self.count == self.bufs.len() {
+            // Coalescing appends the payload of later packets to the
+            // first of a flow, up to a 64 KiB super-packet, and only into
+            // room already there (tun-rs does not grow the buffer). Pages
+            // never written are not resident.
+            self.bufs
+                .push(Vec::with_capacity(2 * VNET_HDR_LEN + usize::from(u16::MAX)));
+        }
+        let buf = &mut self.bufs[self.count];
+        self.count += 1;
+        buf.clear();
+        buf.extend_from_slice(&PLAIN_VNET_HDR);
+        buf.extend_from_slice(pkt);
+        &mut buf[VNET_HDR_LEN..]
     }
 }
 

@@ -702,3 +702,28 @@ fn direct_line_without_modem() {
     );
     assert!(!d.output().contains("+++"), "no modem, no hang-up escape");
 }
+
+/// A second session on a device in use fails at once, naming the program
+/// and PID that hold it (UUCP lock), and leaves the first one alone.
+#[test]
+fn a_device_in_use_is_refused_with_its_owner() {
+    let w = World::new();
+    let _sim = w.sim(&isp_args("pap"));
+    let mut first = w.dial(&Spec::default(), PASSWORD);
+    connected(&mut first);
+    let mut second = w.dial(&Spec::default(), PASSWORD);
+    let status = second.wait_exit(Duration::from_secs(30));
+    let out = second.output();
+    assert_eq!(status.code(), Some(8), "{out}");
+    let pid = first.child.id();
+    assert!(
+        out.contains(&format!("is in use by dialtoned (PID {pid})")),
+        "{out}"
+    );
+    first.signal(libc::SIGINT);
+    assert!(
+        first.wait_exit(Duration::from_secs(30)).success(),
+        "{}",
+        first.output()
+    );
+}

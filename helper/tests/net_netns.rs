@@ -15,7 +15,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use dialtone_helper::net::{LinkAddresses, NetError, Netlink, TunDevice};
+use dialtone_helper::net::{LinkAddresses, NetError, Netlink, TunBatch, TunDevice, TunPackets};
 
 static NEXT_NS: AtomicUsize = AtomicUsize::new(0);
 
@@ -601,4 +601,288 @@ fn leftover_tuns_are_found_and_deleted() {
         assert_eq!(err.errno(), Some(libc::ENODEV), "{err}");
         assert!(err.to_string().contains("deleting interface"), "{err}");
     });
+}
+
+/// Moves this thread into the network namespace of `ns` (a namespace file).
+fn enter_netns(ns: &std::fs::File) {
+    // SAFETY: setns on a valid namespace fd; it only affects this thread.
+    let rc = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
+    assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+}
+
+/// What the forwarder saw in one direction.
+#[derive(Debug, Default)]
+struct Seen {
+    reads: usize,
+    /// Reads that were super-packets (more than one packet).
+    super_reads: usize,
+    packets: usize,
+    largest: usize,
+}
+
+/// Checks one packet read from a TUN: no larger than the MTU, lengths and
+/// checksums (IPv4 header, TCP, UDP) right.
+fn check_packet(pkt: &[u8], mtu: u16) {
+    assert!(pkt.len() <= usize::from(mtu), "{} > MTU {mtu}", pkt.len());
+    let (proto, l4, pseudo) = match pkt[0] >> 4 {
+        4 => {
+            let ihl = usize::from(pkt[0] & 0x0f) * 4;
+            assert_eq!(usize::from(u16::from_be_bytes([pkt[2], pkt[3]])), pkt.len());
+            assert_eq!(ones_sum(0, &pkt[..ihl]), 0xffff, "IPv4 header checksum");
+            let mut pseudo = pkt[12..20].to_vec();
+            pseudo.extend_from_slice(&[0, pkt[9]]);
+            pseudo.extend_from_slice(&((pkt.len() - ihl) as u16).to_be_bytes());
+            // A fragment's transport checksum covers the whole datagram.
+            let fragment = u16::from_be_bytes([pkt[6], pkt[7]]) & 0x3fff != 0;
+            (if fragment { 0 } else { pkt[9] }, &pkt[ihl..], pseudo)
+        }
+        6 => {
+            assert_eq!(
+                usize::from(u16::from_be_bytes([pkt[4], pkt[5]])),
+                pkt.len() - 40
+            );
+            let mut pseudo = pkt[8..40].to_vec();
+            pseudo.extend_from_slice(&((pkt.len() - 40) as u32).to_be_bytes());
+            pseudo.extend_from_slice(&[0, 0, 0, pkt[6]]);
+            (pkt[6], &pkt[40..], pseudo)
+        }
+        v => panic!("IP version {v}"),
+    };
+    if proto == 6 || proto == 17 {
+        assert_eq!(
+            ones_sum(ones_sum(0, &pseudo), l4),
+            0xffff,
+            "transport checksum of protocol {proto}"
+        );
+    }
+}
+
+/// Forwards one read from `from` to `to` through a batch, checking every
+/// packet.
+async fn forward_one(
+    from: &TunDevice,
+    to: &TunDevice,
+    rx: &mut TunPackets,
+    tx: &mut TunBatch,
+    mtu: u16,
+    seen: &mut Seen,
+) {
+    let n = from.recv_packets(rx).await.expect("read the TUN");
+    seen.reads += 1;
+    seen.super_reads += usize::from(n > 1);
+    for i in 0..n {
+        let pkt = rx.packet(i);
+        check_packet(pkt, mtu);
+        seen.packets += 1;
+        seen.largest = seen.largest.max(pkt.len());
+        tx.push(pkt);
+    }
+    to.send_packets(tx);
+}
+
+/// The pattern byte at offset `i` of a transfer.
+fn pattern(i: usize, salt: usize) -> u8 {
+    (i.wrapping_mul(7) ^ (i >> 11) ^ salt) as u8
+}
+
+fn send_pattern(s: &mut std::net::TcpStream, len: usize, salt: usize) {
+    use std::io::Write;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut at = 0;
+    while at < len {
+        let n = buf.len().min(len - at);
+        for (j, b) in buf[..n].iter_mut().enumerate() {
+            *b = pattern(at + j, salt);
+        }
+        s.write_all(&buf[..n]).expect("write");
+        at += n;
+    }
+}
+
+fn check_pattern(s: &mut std::net::TcpStream, len: usize, salt: usize) {
+    use std::io::Read;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut at = 0;
+    while at < len {
+        let n = s.read(&mut buf).expect("read");
+        assert!(n > 0, "end of stream at {at} of {len}");
+        for (j, b) in buf[..n].iter().enumerate() {
+            assert_eq!(*b, pattern(at + j, salt), "byte {}", at + j);
+        }
+        at += n;
+    }
+}
+
+/// The number of packets the kernel counted as received on `dev` (one per
+/// write to the TUN, a super-packet counting once).
+fn rx_packets(ns: &NsRef, dev: &str) -> u64 {
+    let json = ns.ip(&["-j", "-s", "link", "show", "dev", dev]);
+    let at = json.find("\"rx\":{").expect("rx statistics") + 6;
+    let rest = &json[at..];
+    let p = rest.find("\"packets\":").expect("rx packets") + 10;
+    let digits: String = rest[p..].chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().expect("a number")
+}
+
+/// TCP both ways and UDP between two namespaces, each with a TUN (with
+/// offloads where the kernel has them), the test forwarding between the
+/// two as a PPP link would: super-packets read from one are split into
+/// packets no larger than the MTU with correct checksums, and written to
+/// the other coalesced.
+fn offload_transfer(mtu: u16, v6: bool, offload: bool) {
+    use std::net::{IpAddr, SocketAddr, SocketAddrV6, TcpListener, TcpStream};
+    const LEN: usize = 8 << 20;
+    const BACK: usize = 1 << 20;
+    let a = Netns::new();
+    let b = Netns::new();
+    let b_path = format!("/var/run/netns/{}", b.name);
+    let b_ref = b.r();
+    a.run(move || async move {
+        let own = std::fs::File::open("/proc/thread-self/ns/net").unwrap();
+        let tun_a = TunDevice::create_with(None, offload).unwrap();
+        let nl_a = Netlink::new().await.unwrap();
+        let addrs = |local, peer, lid, pid| LinkAddresses {
+            local: Some(local),
+            peer: Some(peer),
+            ipv6_local_id: v6.then_some(lid),
+            ipv6_peer_id: v6.then_some(pid),
+            mtu,
+        };
+        nl_a.configure(tun_a.index(), &addrs(LOCAL, PEER, LOCAL_ID, PEER_ID))
+            .await
+            .unwrap();
+        enter_netns(&std::fs::File::open(&b_path).unwrap());
+        let tun_b = TunDevice::create_with(None, offload).unwrap();
+        let nl_b = Netlink::new().await.unwrap();
+        nl_b.configure(tun_b.index(), &addrs(PEER, LOCAL, PEER_ID, LOCAL_ID))
+            .await
+            .unwrap();
+        let server_ip: SocketAddr = if v6 {
+            SocketAddrV6::new(
+                dialtone_helper::net::link_local(PEER_ID),
+                0,
+                0,
+                tun_b.index(),
+            )
+            .into()
+        } else {
+            (PEER, 0).into()
+        };
+        let listener = TcpListener::bind(server_ip).unwrap();
+        let udp_b = UdpSocket::bind(server_ip).unwrap();
+        enter_netns(&own);
+        let b_name = tun_b.name().to_string();
+        assert_eq!(tun_a.offload(), tun_b.offload());
+        if offload && !tun_a.offload() {
+            eprintln!("no TUN offloads on this kernel: plain packets");
+        }
+        if !offload {
+            assert!(!tun_a.offload());
+        }
+
+        let mut server_addr = listener.local_addr().unwrap();
+        let udp_addr = udp_b.local_addr().unwrap();
+        let client_ip: SocketAddr = match server_addr.ip() {
+            IpAddr::V4(_) => (LOCAL, 0).into(),
+            IpAddr::V6(_) => SocketAddrV6::new(
+                dialtone_helper::net::link_local(LOCAL_ID),
+                0,
+                0,
+                tun_a.index(),
+            )
+            .into(),
+        };
+        if let SocketAddr::V6(s) = &mut server_addr {
+            s.set_scope_id(tun_a.index());
+        }
+        let server = tokio::task::spawn_blocking(move || {
+            let (mut s, _) = listener.accept().expect("accept");
+            check_pattern(&mut s, LEN, 1);
+            send_pattern(&mut s, BACK, 2);
+            // UDP: datagrams of many sizes, as sent.
+            udp_b
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            let mut buf = [0u8; 2048];
+            for size in [1usize, 100, 500, 1000] {
+                let (n, _) = udp_b.recv_from(&mut buf).expect("a datagram");
+                assert_eq!(n, size);
+                assert!(buf[..n].iter().all(|&x| x == size as u8));
+            }
+        });
+        let client = tokio::task::spawn_blocking(move || {
+            let mut s = TcpStream::connect(server_addr).expect("connect");
+            send_pattern(&mut s, LEN, 1);
+            check_pattern(&mut s, BACK, 2);
+            let udp = UdpSocket::bind(client_ip).unwrap();
+            let mut to = udp_addr;
+            if let SocketAddr::V6(s) = &mut to {
+                s.set_scope_id(client_ip_scope(&client_ip));
+            }
+            for size in [1usize, 100, 500, 1000] {
+                udp.send_to(&vec![size as u8; size], to).unwrap();
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
+        let work = async { (client.await, server.await) };
+        tokio::pin!(work);
+        let (mut rx_a, mut rx_b) = (TunPackets::new(), TunPackets::new());
+        let (mut tx_a, mut tx_b) = (TunBatch::new(), TunBatch::new());
+        let (mut a_to_b, mut b_to_a) = (Seen::default(), Seen::default());
+        let deadline = tokio::time::sleep(Duration::from_secs(60));
+        tokio::pin!(deadline);
+        let (c, s) = loop {
+            tokio::select! {
+                r = &mut work => break r,
+                _ = forward_one(&tun_a, &tun_b, &mut rx_a, &mut tx_b, mtu, &mut a_to_b) => {}
+                _ = forward_one(&tun_b, &tun_a, &mut rx_b, &mut tx_a, mtu, &mut b_to_a) => {}
+                _ = &mut deadline => panic!("transfer timed out: {a_to_b:?} {b_to_a:?}"),
+            }
+        };
+        c.expect("client");
+        s.expect("server");
+        eprintln!("MTU {mtu} v6 {v6}: A→B {a_to_b:?}, B→A {b_to_a:?}");
+        if !tun_a.offload() {
+            assert_eq!(a_to_b.super_reads, 0);
+        } else {
+            assert!(a_to_b.super_reads > 0, "no super-packet read: {a_to_b:?}");
+            // The kernel counts one received packet per write.
+            let written = rx_packets(&b_ref, &b_name);
+            assert!(
+                written * 2 < a_to_b.packets as u64,
+                "{written} writes for {} packets: not coalesced",
+                a_to_b.packets
+            );
+        }
+        assert!(a_to_b.largest <= usize::from(mtu));
+        drop(nl_b);
+    });
+}
+
+fn client_ip_scope(addr: &std::net::SocketAddr) -> u32 {
+    match addr {
+        std::net::SocketAddr::V6(a) => a.scope_id(),
+        std::net::SocketAddr::V4(_) => 0,
+    }
+}
+
+#[test]
+fn offload_splits_and_coalesces_ipv4() {
+    if !can_run() {
+        return;
+    }
+    offload_transfer(1500, false, true);
+    offload_transfer(576, false, true);
+    // Without offloads: plain packets, one by one.
+    offload_transfer(1500, false, false);
+}
+
+#[test]
+fn offload_splits_and_coalesces_ipv6() {
+    if !can_run() {
+        return;
+    }
+    offload_transfer(1400, true, true);
+    offload_transfer(1280, true, true);
+    offload_transfer(1400, true, false);
 }

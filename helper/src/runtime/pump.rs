@@ -27,7 +27,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::{Clock, Command, Progress, SessionEvent, Statistics, Transcript, TranscriptSource};
 use crate::demand::AddressRewriter;
-use crate::net::TunDevice;
+use crate::net::{TunBatch, TunDevice, TunPackets};
 use crate::policy::{Ending, Limits};
 
 /// Read size from the line.
@@ -37,10 +37,15 @@ const OUT_HIGH: usize = 32 * 1024;
 /// Bytes waiting (ours and the engine's) above which the TUN is not read:
 /// the kernel queues, then drops, and TCP slows down.
 const TUN_BACKLOG: usize = 16 * 1024;
-/// Packets taken from the TUN in one go.
+/// Bytes taken from the line in one go (more reads when the first did not
+/// empty it): the packets they carry go to the TUN together, which lets
+/// the kernel take a flow's segments as one (see [`TunDevice`]). Well
+/// below the engine's limit of received packets waiting.
+const LINE_BATCH: usize = 64 * 1024;
+/// Reads taken from the TUN in one go.
 const TUN_BATCH: usize = 32;
-/// The largest IP packet read from the TUN.
-const TUN_BUF: usize = 65_536;
+/// How long after the last IP packet the TUN buffers are given back.
+const TRIM_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Why [`LineIo::wait`] returned.
 #[derive(Debug)]
@@ -49,7 +54,8 @@ pub(crate) enum Wake {
     Line(usize),
     /// The line reported end of file or an error.
     LineClosed(String),
-    /// A packet of this length from the TUN is in the caller's buffer.
+    /// This many packets from one TUN read are in the caller's
+    /// [`TunPackets`] (a super-packet gives many, a bad read none).
     Tun(usize),
     /// Reading the TUN failed.
     TunError(io::Error),
@@ -67,7 +73,7 @@ pub(crate) enum Wake {
 
 /// What to wait for besides the line.
 pub(crate) struct WaitFor<'a> {
-    pub tun: Option<(&'a TunDevice, &'a mut [u8])>,
+    pub tun: Option<(&'a TunDevice, &'a mut TunPackets)>,
     pub deadline: Option<tokio::time::Instant>,
     pub commands: Option<&'a mut UnboundedReceiver<Command>>,
     pub carrier: Option<&'a mut tokio::time::Interval>,
@@ -129,6 +135,24 @@ impl<L: AsyncRead + AsyncWrite + Unpin> LineIo<L> {
     /// Bytes queued and not yet written.
     pub(crate) fn pending(&self) -> usize {
         self.out.len() - self.out_pos
+    }
+
+    /// Reads what the line has ready into [`LineIo::input`] without
+    /// waiting: the number of bytes, or `None` when nothing is ready (end
+    /// of file and errors are left for [`LineIo::wait`] to report: a line
+    /// repeats them).
+    pub(crate) fn try_read(&mut self) -> Option<usize> {
+        if self.closed {
+            return None;
+        }
+        // A no-op waker: the next `wait` polls the line again with the
+        // task's own.
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        let mut rb = ReadBuf::new(&mut self.input);
+        match Pin::new(&mut self.line).poll_read(&mut cx, &mut rb) {
+            Poll::Ready(Ok(())) if !rb.filled().is_empty() => Some(rb.filled().len()),
+            _ => None,
+        }
     }
 
     /// Whether the line has reported end of file or an error.
@@ -193,8 +217,8 @@ impl<L: AsyncRead + AsyncWrite + Unpin> LineIo<L> {
             }
             for turn in 0..2 {
                 if (turn == 0) == tun_first {
-                    if let Some((tun, buf)) = w.tun.as_mut() {
-                        match tun.device().poll_recv(cx, buf) {
+                    if let Some((tun, rx)) = w.tun.as_mut() {
+                        match tun.poll_recv_packets(cx, rx) {
                             Poll::Ready(Ok(n)) => return Poll::Ready(Wake::Tun(n)),
                             Poll::Ready(Err(e)) => return Poll::Ready(Wake::TunError(e)),
                             Poll::Pending => {}
@@ -290,11 +314,16 @@ pub(crate) struct PppLoop {
     events: tokio::sync::mpsc::UnboundedSender<SessionEvent>,
     stats: Arc<Mutex<Statistics>>,
     frame: Box<[u8]>,
-    tun_buf: Box<[u8]>,
+    /// The packets of the last TUN read.
+    tun_rx: TunPackets,
+    /// Packets from the link for the TUN, sent together after each step.
+    tun_tx: TunBatch,
     pending: VecDeque<LoopEvent>,
     finished: bool,
     /// IP packets came from the link since the last step (idle timer).
     delivered_traffic: bool,
+    /// When to give the TUN batch buffers back, once IP traffic stops.
+    trim_at: Option<tokio::time::Instant>,
 }
 
 impl PppLoop {
@@ -310,10 +339,26 @@ impl PppLoop {
             events,
             stats,
             frame: vec![0; OUT_HIGH].into_boxed_slice(),
-            tun_buf: vec![0; TUN_BUF].into_boxed_slice(),
+            tun_rx: TunPackets::new(),
+            tun_tx: TunBatch::new(),
             pending: VecDeque::new(),
             finished: false,
             delivered_traffic: false,
+            trim_at: None,
+        }
+    }
+
+    /// Gives the TUN buffers back after a burst: a bulk transfer grows
+    /// them (GRO batches coalesce into 64 KiB buffers), and an idle link
+    /// should not keep megabytes it does not use.
+    fn trim(&mut self) {
+        self.tun_tx = TunBatch::new();
+        self.tun_rx = TunPackets::new();
+        self.trim_at = None;
+        // SAFETY: malloc_trim only returns free heap memory to the system.
+        #[cfg(target_env = "gnu")]
+        unsafe {
+            libc::malloc_trim(0);
         }
     }
 
@@ -349,11 +394,14 @@ impl PppLoop {
                 let limit = self.clock.at(limit);
                 deadline = Some(deadline.map_or(limit, |d| d.min(limit)));
             }
+            if let Some(trim) = self.trim_at {
+                deadline = Some(deadline.map_or(trim, |d| d.min(trim)));
+            }
             let read_tun =
                 io.pending() + self.link.pending_transmit() < TUN_BACKLOG && !self.finished;
             let wait = WaitFor {
                 tun: match ctx.tun {
-                    Some(tun) if read_tun => Some((tun, &mut self.tun_buf[..])),
+                    Some(tun) if read_tun => Some((tun, &mut self.tun_rx)),
                     _ => None,
                 },
                 deadline,
@@ -364,7 +412,20 @@ impl PppLoop {
             let wake = io.wait(wait).await;
             let now = self.clock.now();
             match wake {
-                Wake::Line(n) => self.link.handle_input(io.input(n), now),
+                Wake::Line(mut n) => {
+                    let mut taken = 0;
+                    loop {
+                        self.link.handle_input(io.input(n), now);
+                        taken += n;
+                        if taken >= LINE_BATCH {
+                            break;
+                        }
+                        match io.try_read() {
+                            Some(more) => n = more,
+                            None => break,
+                        }
+                    }
+                }
                 Wake::LineClosed(why) => {
                     if !self.finished {
                         self.pending.push_back(LoopEvent::LineClosed(why));
@@ -372,6 +433,7 @@ impl PppLoop {
                     }
                 }
                 Wake::Tun(mut n) => {
+                    self.trim_at = Some(tokio::time::Instant::now() + TRIM_AFTER);
                     if let Some(limits) = ctx.limits.as_deref_mut() {
                         limits.traffic(now);
                     }
@@ -380,18 +442,28 @@ impl PppLoop {
                     // and system calls per byte), as long as the line keeps
                     // up.
                     for _ in 0..TUN_BATCH {
-                        let pkt = &mut self.tun_buf[..n];
-                        if let Some(rw) = ctx.rewriter.as_deref_mut() {
-                            rw.outbound(pkt, now);
+                        for i in 0..n {
+                            let pkt = self.tun_rx.packet_mut(i);
+                            if let Some(rw) = ctx.rewriter.as_deref_mut() {
+                                rw.outbound(pkt, now);
+                            }
+                            // Refusals are counted by the engine (Busy) or
+                            // are packets the link cannot carry (an IPv6
+                            // packet with IPV6CP closed): dropped, as a
+                            // router does.
+                            let _ = self.link.send_ip(pkt, now);
+                            if n > 1 {
+                                // A super-packet carries up to 64 KiB: move
+                                // frames to the line's queue as they come,
+                                // so that the engine's stays short and takes
+                                // every segment.
+                                self.fill(io);
+                            }
                         }
-                        // Refusals are counted by the engine (Busy) or are
-                        // packets the link cannot carry (an IPv6 packet
-                        // with IPV6CP closed): dropped, as a router does.
-                        let _ = self.link.send_ip(pkt, now);
                         if io.pending() + self.link.pending_transmit() >= TUN_BACKLOG {
                             break;
                         }
-                        match ctx.tun.map(|t| t.device().try_recv(&mut self.tun_buf)) {
+                        match ctx.tun.map(|t| t.try_recv_packets(&mut self.tun_rx)) {
                             Some(Ok(more)) => n = more,
                             _ => break,
                         }
@@ -402,6 +474,12 @@ impl PppLoop {
                         .push_back(LoopEvent::TunFailed(describe_io(&e)));
                 }
                 Wake::Timer => {
+                    if self
+                        .trim_at
+                        .is_some_and(|t| t <= tokio::time::Instant::now())
+                    {
+                        self.trim();
+                    }
                     self.link.handle_timeout(now);
                     if let Some(ending) = ctx.limits.as_deref().and_then(|l| l.check(now)) {
                         self.pending.push_back(LoopEvent::Limit(ending));
@@ -417,6 +495,9 @@ impl PppLoop {
                 if self.delivered_traffic {
                     limits.traffic(now);
                 }
+            }
+            if self.delivered_traffic {
+                self.trim_at = Some(tokio::time::Instant::now() + TRIM_AFTER);
             }
             self.delivered_traffic = false;
         }
@@ -438,15 +519,23 @@ impl PppLoop {
         while let Some(pkt) = self.link.poll_packet() {
             self.delivered_traffic = true;
             if let Some(tun) = tun {
-                let buf = &mut self.tun_buf[..pkt.len()];
-                buf.copy_from_slice(pkt);
+                if pkt.is_empty() {
+                    continue;
+                }
+                let buf = self.tun_tx.push(pkt);
                 if let Some(rw) = rewriter.as_deref_mut() {
                     rw.inbound(buf, now);
                 }
-                // A full TUN queue drops the packet, as a full router
-                // queue would.
-                let _ = tun.device().try_send(buf);
+                if self.tun_tx.is_full() {
+                    tun.send_packets(&mut self.tun_tx);
+                }
             }
+        }
+        // Together, so that the segments of a TCP flow go to the kernel as
+        // one super-packet (with offloads). A full TUN queue drops packets,
+        // as a full router queue would.
+        if let Some(tun) = tun {
+            tun.send_packets(&mut self.tun_tx);
         }
         while let Some(ev) = self.link.poll_event() {
             match ev {

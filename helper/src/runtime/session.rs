@@ -23,7 +23,7 @@ const IPCP: u16 = 0x8021;
 use crate::demand::{self, AddressRewriter, DemandQueue};
 use crate::dns::{Dns, DnsGuard, DnsSettings};
 use crate::lock::{self, DeviceLock};
-use crate::net::{LinkAddresses, Netlink, RouteGuard, TunDevice, IPV6_MIN_MTU};
+use crate::net::{LinkAddresses, Netlink, RouteGuard, TunDevice, TunPackets, IPV6_MIN_MTU};
 use crate::policy::{Ending, Limits, Next, Redial, StopReason};
 use crate::serial::{self, CarrierMonitor, SerialLine};
 
@@ -874,14 +874,19 @@ impl Session {
         d: &mut Demand,
         commands: &mut UnboundedReceiver<Command>,
     ) -> bool {
-        let mut buf = vec![0u8; 65_536];
+        let mut rx = TunPackets::new();
         loop {
             tokio::select! {
-                r = d.tun.recv(&mut buf) => match r {
+                r = d.tun.recv_packets(&mut rx) => match r {
                     Ok(n) => {
-                        let pkt = &buf[..n];
-                        if demand::triggers_dial(pkt) {
-                            d.queue.push(pkt.to_vec(), self.clock.now());
+                        // A super-packet (with TUN offloads) gives many:
+                        // from the first that dials on, all are queued.
+                        let first = (0..n).find(|&i| demand::triggers_dial(rx.packet(i)));
+                        if let Some(first) = first {
+                            let now = self.clock.now();
+                            for i in first..n {
+                                d.queue.push(rx.packet(i).to_vec(), now);
+                            }
                             return true;
                         }
                     }
