@@ -58,7 +58,7 @@ pub const NO_MODEM_LINES_NOTICE: &str = "this port has no modem-control lines: c
 pub enum SerialError {
     /// Nothing at that path.
     #[error(
-        "{} does not exist: is the modem plugged in? (`dialtonectl ports` lists serial ports)",
+        "{} does not exist: is the modem plugged in? (`ls -l /dev/serial/by-id` lists the serial ports by name)",
         path.display()
     )]
     NoSuchDevice {
@@ -68,7 +68,7 @@ pub enum SerialError {
     /// The device node exists but no hardware answers behind it (`ENXIO`,
     /// `ENODEV`).
     #[error(
-        "{} has no device behind it: is the modem plugged in and switched on? (`dialtonectl ports` lists serial ports)",
+        "{} has no device behind it: is the modem plugged in and switched on? (`ls -l /dev/serial/by-id` lists the serial ports by name)",
         path.display()
     )]
     NoHardware {
@@ -942,7 +942,7 @@ mod tests {
         let p = PathBuf::from("/dev/ttyS1");
         assert_eq!(
             SerialError::NoSuchDevice { path: p.clone() }.to_string(),
-            "/dev/ttyS1 does not exist: is the modem plugged in? (`dialtonectl ports` lists serial ports)"
+            "/dev/ttyS1 does not exist: is the modem plugged in? (`ls -l /dev/serial/by-id` lists the serial ports by name)"
         );
         let denied = SerialError::PermissionDenied { path: p.clone() }.to_string();
         assert!(denied.starts_with("permission denied opening /dev/ttyS1"));

@@ -727,3 +727,30 @@ fn a_device_in_use_is_refused_with_its_owner() {
         first.output()
     );
 }
+
+/// A secrets file that other users can read is refused before anything
+/// happens (status 2, no interface, no lock, nothing dialed).
+#[test]
+fn a_secrets_file_others_can_read_is_refused() {
+    let w = World::new();
+    let profile = write_profile(&w.dir, &Spec::default(), PASSWORD);
+    write_file(
+        &w.dir.join("secrets/test.ron"),
+        &format!("Secrets(version: 1, password: {PASSWORD:?})"),
+        0o644,
+    );
+    let mut d = start_dialtoned(&w.client, &w.dir, &profile, &w.modem, &[]);
+    let status = d.wait_exit(Duration::from_secs(30));
+    let out = d.output();
+    assert_eq!(status.code(), Some(2), "{out}");
+    assert!(
+        out.contains("can be read by other users (mode 644)"),
+        "{out}"
+    );
+    assert!(out.contains("chmod 600"), "{out}");
+    assert!(!out.contains(PASSWORD), "{out}");
+    assert!(!out.contains("opening"), "{out}");
+    assert!(w.client.dtn_links().is_empty());
+    let locks: Vec<_> = std::fs::read_dir(w.dir.join("lock")).unwrap().collect();
+    assert!(locks.is_empty());
+}

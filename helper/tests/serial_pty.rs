@@ -404,7 +404,7 @@ async fn a_missing_device() {
     assert_eq!(
         err.to_string(),
         format!(
-            "{} does not exist: is the modem plugged in? (`dialtonectl ports` lists serial ports)",
+            "{} does not exist: is the modem plugged in? (`ls -l /dev/serial/by-id` lists the serial ports by name)",
             path.display()
         )
     );

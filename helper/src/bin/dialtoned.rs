@@ -146,10 +146,20 @@ fn secrets_path(args: &Args) -> Option<PathBuf> {
     candidate.exists().then_some(candidate)
 }
 
-/// Reads the password; refuses a file others can read.
+/// Reads the password; refuses a file that others can read or that
+/// belongs to someone else than root (or us).
 fn load_password(path: &Path) -> Result<String, String> {
     let meta =
         std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    // SAFETY: geteuid has no preconditions.
+    let euid = unsafe { libc::geteuid() };
+    if meta.uid() != 0 && meta.uid() != euid {
+        return Err(format!(
+            "{} belongs to user {}, not root: whoever owns it can read and change the password",
+            path.display(),
+            meta.uid()
+        ));
+    }
     if meta.mode() & 0o077 != 0 {
         return Err(format!(
             "{} can be read by other users (mode {:o}); it holds a password: chmod 600 {}",
