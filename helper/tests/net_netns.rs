@@ -796,7 +796,22 @@ fn offload_transfer(mtu: u16, v6: bool, offload: bool) {
             s.set_scope_id(tun_a.index());
         }
         let server = tokio::task::spawn_blocking(move || {
-            let (mut s, _) = listener.accept().expect("accept");
+            // Never block for ever: a failed client must fail the test,
+            // not hang it (the runtime waits for blocking tasks).
+            listener.set_nonblocking(true).unwrap();
+            let give_up = std::time::Instant::now() + Duration::from_secs(30);
+            let mut s = loop {
+                match listener.accept() {
+                    Ok((s, _)) => break s,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        assert!(std::time::Instant::now() < give_up, "no connection came");
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                    Err(e) => panic!("accept: {e}"),
+                }
+            };
+            s.set_nonblocking(false).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
             check_pattern(&mut s, LEN, 1);
             send_pattern(&mut s, BACK, 2);
             // UDP: datagrams of many sizes, as sent.
@@ -811,7 +826,20 @@ fn offload_transfer(mtu: u16, v6: bool, offload: bool) {
             }
         });
         let client = tokio::task::spawn_blocking(move || {
-            let mut s = TcpStream::connect(server_addr).expect("connect");
+            // The addresses were just configured: allow the kernel a moment
+            // (an IPv6 address can take a little while to be usable).
+            let give_up = std::time::Instant::now() + Duration::from_secs(10);
+            let mut s = loop {
+                match TcpStream::connect_timeout(&server_addr, Duration::from_secs(5)) {
+                    Ok(s) => break s,
+                    Err(e) if std::time::Instant::now() < give_up => {
+                        eprintln!("connect {server_addr}: {e}; again");
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                    Err(e) => panic!("connect {server_addr}: {e}"),
+                }
+            };
+            s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
             send_pattern(&mut s, LEN, 1);
             check_pattern(&mut s, BACK, 2);
             let udp = UdpSocket::bind(client_ip).unwrap();
