@@ -123,12 +123,24 @@ enum Side {
         /// Challenge, and the MS-CHAPv2 inputs to check the Success with.
         last: Option<(u8, Vec<u8>)>,
         mschap: Option<MsChapExchange>,
+        /// Challenges answered before the last one in this session (a
+        /// delayed or reordered Challenge makes us answer twice): a
+        /// Success or Failure may name any of them.
+        earlier: VecDeque<(u8, Option<MsChapExchange>)>,
     },
     ChapAuthenticator {
         challenge: Vec<u8>,
         /// The reply to the Response with this id, resent for duplicates.
         answered: Option<(u8, Vec<u8>, bool)>,
     },
+}
+
+/// Earlier answers of a session a Success or Failure may still name.
+const EARLIER_ANSWERS: usize = 4;
+
+/// Takes the MS-CHAPv2 exchange of the answer with identifier `id`.
+fn earlier_exchange(current: &mut Option<MsChapExchange>, id: u8) -> Option<MsChapExchange> {
+    current.take().filter(|x| x.id == id)
 }
 
 #[derive(Debug)]
@@ -171,6 +183,7 @@ impl Auth {
                 credentials,
                 last: None,
                 mschap: None,
+                earlier: VecDeque::new(),
             },
         };
         Auth::new(
@@ -234,6 +247,17 @@ impl Auth {
             done: false,
             out: VecDeque::new(),
         }
+    }
+
+    /// Starts this session's identifiers after `last`, the last one the
+    /// link's previous session used.
+    pub(crate) fn continue_ids_from(&mut self, last: u8) {
+        self.id = last;
+    }
+
+    /// The last identifier this session used (or was given to start from).
+    pub(crate) fn last_id(&self) -> u8 {
+        self.id
     }
 
     /// The method in use.
@@ -443,6 +467,7 @@ impl Auth {
             credentials,
             last,
             mschap,
+            earlier,
         } = &mut self.side
         else {
             return Outcome::Pending;
@@ -467,6 +492,7 @@ impl Auth {
                     }
                 }
                 let mut data = Vec::new();
+                let mut new_exchange = None;
                 match method {
                     AuthMethod::MsChapV2 => {
                         let Ok(auth_challenge) = <[u8; 16]>::try_from(value) else {
@@ -484,7 +510,7 @@ impl Auth {
                         data.extend_from_slice(&[0; 8]);
                         data.extend_from_slice(&nt_response);
                         data.push(0);
-                        *mschap = Some(MsChapExchange {
+                        new_exchange = Some(MsChapExchange {
                             id: packet.id,
                             auth_challenge,
                             peer_challenge,
@@ -501,7 +527,21 @@ impl Auth {
                     }
                 }
                 data.extend_from_slice(credentials.user.as_bytes());
+                if let Some((previous, _)) = last.take() {
+                    let exchange = if method == AuthMethod::MsChapV2 {
+                        earlier_exchange(mschap, previous)
+                    } else {
+                        None
+                    };
+                    earlier.push_back((previous, exchange));
+                    if earlier.len() > EARLIER_ANSWERS {
+                        earlier.pop_front();
+                    }
+                }
                 *last = Some((packet.id, data.clone()));
+                if new_exchange.is_some() {
+                    *mschap = new_exchange;
+                }
                 // A new challenge while up is a re-challenge (RFC 1994 §2).
                 self.done = false;
                 self.transmits = 0;
@@ -512,13 +552,22 @@ impl Auth {
                 let Some((id, _)) = last else {
                     return Outcome::Pending;
                 };
-                if *id != packet.id || self.done {
+                let current = *id == packet.id;
+                if self.done || !(current || earlier.iter().any(|(e, _)| *e == packet.id)) {
                     return Outcome::Pending;
                 }
                 if method == AuthMethod::MsChapV2 {
                     let message = String::from_utf8_lossy(packet.data);
                     let received = message.split_whitespace().next().unwrap_or("");
-                    let verified = mschap.as_ref().is_some_and(|x| {
+                    let exchange = if current {
+                        mschap.as_ref()
+                    } else {
+                        earlier
+                            .iter()
+                            .find(|(e, _)| *e == packet.id)
+                            .and_then(|(_, x)| x.as_ref())
+                    };
+                    let verified = exchange.is_some_and(|x| {
                         x.id == packet.id
                             && mschapv2::check_authenticator_response(
                                 &credentials.password,
@@ -541,7 +590,7 @@ impl Auth {
                 let Some((id, _)) = last else {
                     return Outcome::Pending;
                 };
-                if *id != packet.id {
+                if *id != packet.id && !earlier.iter().any(|(e, _)| *e == packet.id) {
                     return Outcome::Pending;
                 }
                 self.deadline = None;

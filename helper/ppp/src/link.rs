@@ -196,6 +196,13 @@ pub struct Link {
     ipcp: Fsm<Ipcp>,
     ipv6cp: Fsm<Ipv6cp>,
     auth: Option<Auth>,
+    /// Authentication sessions started (one per LCP opening): each gets
+    /// its own random stream, and its identifiers carry on from the last
+    /// session's, so that a packet delayed from an earlier session can
+    /// never be taken for an answer in this one (RFC 1994 §4.1).
+    auth_sessions: u32,
+    /// The identifier the last session's Auth had reached.
+    auth_last_id: u8,
     auth_deadline: Option<Instant>,
     reached_auth: bool,
     peer_name: Option<String>,
@@ -278,6 +285,8 @@ impl Link {
             auth: None,
             auth_deadline: None,
             reached_auth: false,
+            auth_sessions: 0,
+            auth_last_id: 0,
             peer_name: None,
             encoder: Encoder::new(TxOptions::DEFAULT),
             decoder: Decoder::new(mru),
@@ -539,6 +548,29 @@ impl Link {
     }
 
     // ---- internals ----
+
+    /// The random stream of the next authentication session: the first
+    /// is `fork("auth")` as always; later ones are forked with their
+    /// number, so no challenge value is ever repeated on a link.
+    fn auth_rng(&mut self) -> Rng {
+        let n = self.auth_sessions;
+        self.auth_sessions += 1;
+        if n == 0 {
+            self.rng.fork(b"auth")
+        } else {
+            let mut label = b"auth".to_vec();
+            label.extend_from_slice(&n.to_le_bytes());
+            self.rng.fork(&label)
+        }
+    }
+
+    /// Drops the current authentication session, remembering where its
+    /// identifiers got to.
+    fn end_auth(&mut self) {
+        if let Some(auth) = self.auth.take() {
+            self.auth_last_id = auth.last_id();
+        }
+    }
 
     fn set_phase(&mut self, phase: Phase) {
         if self.phase != phase {
@@ -834,7 +866,7 @@ impl Link {
                     restart,
                     transmits,
                     rechallenge,
-                    self.rng.fork(b"auth"),
+                    self.auth_rng(),
                 ))
             }
             // Authenticatee: the peer asked us.
@@ -845,12 +877,13 @@ impl Link {
                     creds.clone(),
                     restart,
                     transmits,
-                    self.rng.fork(b"auth"),
+                    self.auth_rng(),
                 ))
             }
         };
         match auth {
             Some(mut auth) => {
+                auth.continue_ids_from(self.auth_last_id);
                 self.reached_auth = true;
                 self.set_phase(Phase::Authenticate);
                 self.auth_deadline =
@@ -866,7 +899,7 @@ impl Link {
         self.encoder.set_options(TxOptions::DEFAULT);
         self.decoder.set_accm(Accm::ALL);
         self.echo_deadline = None;
-        self.auth = None;
+        self.end_auth();
         self.auth_deadline = None;
         self.ipcp.down();
         self.ipv6cp.down();
@@ -979,7 +1012,7 @@ impl Link {
         self.finished = true;
         let reason = self.final_reason();
         self.info = None;
-        self.auth = None;
+        self.end_auth();
         self.auth_deadline = None;
         self.echo_deadline = None;
         self.set_phase(Phase::Dead);
