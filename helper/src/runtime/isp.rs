@@ -21,8 +21,8 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use super::pump::{LineIo, LoopEvent, PppLoop, StepCtx, WaitFor, Wake};
 use super::{
-    random_seed, Clock, Connected, Failure, Progress, SessionEvent, Statistics, Transcript,
-    TranscriptSource,
+    down_failure, random_seed, Clock, Connected, Failure, Progress, SessionEvent, Statistics,
+    Transcript, TranscriptSource,
 };
 use crate::net::{LinkAddresses, Netlink, TunDevice, IPV6_MIN_MTU};
 
@@ -98,6 +98,7 @@ where
     let mut failure = None;
     let mut netlink: Option<Netlink> = None;
     let mut announced = false;
+    let mut line_closed = None;
     loop {
         let mut ctx = StepCtx {
             tun: tun.as_ref().filter(|_| configured.is_some()),
@@ -130,7 +131,7 @@ where
             }
             LoopEvent::Down(reason) => {
                 if failure.is_none() && reason != DownReason::LocalClose {
-                    failure = Some(Failure::Ppp(reason));
+                    failure = Some(down_failure(reason, line_closed.take()));
                 }
                 break;
             }
@@ -138,9 +139,7 @@ where
                 failure.get_or_insert(Failure::Network(why));
                 ppp.link.close("Interface failed", clock.now());
             }
-            LoopEvent::LineClosed(why) => {
-                failure.get_or_insert(Failure::LineClosed(why));
-            }
+            LoopEvent::LineClosed(why) => line_closed = Some(why),
             LoopEvent::NcpFailed(reason) => {
                 let _ = events.send(SessionEvent::Notice(reason.to_string()));
             }

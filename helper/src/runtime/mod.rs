@@ -473,6 +473,16 @@ impl fmt::Display for Failure {
     }
 }
 
+/// The failure for the engine's final reason: a line that closed under an
+/// open link is named as such; a peer that said goodbye first (LCP
+/// Terminate, then hung up) keeps its own words.
+pub(crate) fn down_failure(reason: DownReason, line_closed: Option<String>) -> Failure {
+    match (reason, line_closed) {
+        (DownReason::LowerDown, Some(why)) => Failure::LineClosed(why),
+        (reason, _) => Failure::Ppp(reason),
+    }
+}
+
 /// The engine's clock for a session: time since `start`.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Clock {

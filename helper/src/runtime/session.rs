@@ -13,8 +13,8 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
 use super::pump::{describe_io, LineIo, LoopEvent, PppLoop, StepCtx, WaitFor, Wake};
 use super::{
-    random_seed, Clock, Command, Connected, Failure, Progress, SessionEvent, Statistics,
-    Transcript, TranscriptSource,
+    down_failure, random_seed, Clock, Command, Connected, Failure, Progress, SessionEvent,
+    Statistics, Transcript, TranscriptSource,
 };
 use crate::chat::{Chat, ChatEvent};
 
@@ -399,6 +399,7 @@ impl Session {
         let mut announced = false;
         let mut unannounced: Option<Connected> = None;
         let mut ipcp_failed = false;
+        let mut line_closed: Option<String> = None;
 
         loop {
             let (tun, rewriter) = match demand.as_deref_mut() {
@@ -473,9 +474,7 @@ impl Session {
                         }
                     }
                 }
-                LoopEvent::LineClosed(why) => {
-                    failure.get_or_insert(Failure::LineClosed(why));
-                }
+                LoopEvent::LineClosed(why) => line_closed = Some(why),
                 LoopEvent::NcpFailed(reason) => {
                     self.notice(reason.to_string());
                     if ncp_protocol(&reason) == Some(IPCP) {
@@ -488,7 +487,7 @@ impl Session {
                 }
                 LoopEvent::Down(reason) => {
                     if failure.is_none() && ending.is_none() && reason != DownReason::LocalClose {
-                        failure = Some(Failure::Ppp(reason));
+                        failure = Some(down_failure(reason, line_closed.take()));
                     }
                     break;
                 }
