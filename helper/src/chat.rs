@@ -137,6 +137,25 @@ impl ChatError {
                 | ChatError::ConnectTimeout { .. }
         )
     }
+
+    /// A stable code for the failure (`busy`, `no-carrier`, ...), for
+    /// clients that render it in their own words.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ChatError::NoResponse { .. } => "no-response",
+            ChatError::ModemError { .. } => "error",
+            ChatError::Busy { .. } => "busy",
+            ChatError::NoAnswer { .. } => "no-answer",
+            ChatError::NoCarrier { .. } => "no-carrier",
+            ChatError::NoDialtone => "no-dialtone",
+            ChatError::ConnectTimeout { .. } => "connect-timeout",
+            ChatError::Abort { .. } => "abort",
+            ChatError::LoginTimeout { .. } => "login-timeout",
+            ChatError::NoNumbers => "no-numbers",
+            ChatError::AnswerNoCarrier => "answer-no-carrier",
+            ChatError::AnswerTimeout { .. } => "answer-timeout",
+        }
+    }
 }
 
 /// What the dialer tells its owner.

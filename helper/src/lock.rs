@@ -75,7 +75,7 @@ fn describe_owner(pid: u32, command: Option<&str>) -> String {
 
 /// An `io::Error` as a person reads it in the middle of a sentence:
 /// `"permission denied"` rather than `"Permission denied (os error 13)"`.
-fn describe_io(error: &io::Error) -> String {
+pub(crate) fn describe_io(error: &io::Error) -> String {
     let text = error.to_string();
     let text = match text.rfind(" (os error ") {
         Some(at) if text.ends_with(')') => &text[..at],

@@ -65,6 +65,22 @@ pub struct LinkAddresses {
     pub mtu: u16,
 }
 
+impl LinkAddresses {
+    /// What an up link negotiated, to configure. IPv6 is left out when the
+    /// MTU is below [`IPV6_MIN_MTU`] (the kernel would disable it).
+    pub fn from_info(info: &dialtone_ppp::LinkInfo) -> LinkAddresses {
+        let ipv4 = info.ipv4.as_ref();
+        let ipv6 = info.ipv6.as_ref().filter(|_| info.mtu >= IPV6_MIN_MTU);
+        LinkAddresses {
+            local: ipv4.and_then(|v| v.local),
+            peer: ipv4.and_then(|v| v.remote),
+            ipv6_local_id: ipv6.map(|v| v.local_id),
+            ipv6_peer_id: ipv6.and_then(|v| v.remote_id),
+            mtu: info.mtu,
+        }
+    }
+}
+
 /// The IPv6 link-local address `fe80::<id>` for an interface identifier
 /// (the engine's, RFC 5072 §5).
 pub use dialtone_ppp::ipv6cp::link_local;

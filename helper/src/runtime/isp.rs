@@ -24,7 +24,7 @@ use super::{
     down_failure, random_seed, Clock, Connected, Failure, Progress, SessionEvent, Statistics,
     Transcript, TranscriptSource,
 };
-use crate::net::{LinkAddresses, Netlink, TunDevice, IPV6_MIN_MTU};
+use crate::net::{LinkAddresses, Netlink, TunDevice};
 
 /// How the answering side behaves.
 #[derive(Clone, Debug)]
@@ -184,43 +184,22 @@ async fn configure(
     let nl = netlink
         .as_ref()
         .ok_or_else(|| Failure::Network("no netlink".into()))?;
-    if tun.is_none() {
-        *tun = Some(TunDevice::create(config.interface.as_deref()).map_err(netf)?);
-    }
-    let t = tun
-        .as_ref()
-        .ok_or_else(|| Failure::Network("no interface".into()))?;
-    let ipv6 = info.ipv6.as_ref().filter(|_| info.mtu >= IPV6_MIN_MTU);
-    let addrs = LinkAddresses {
-        local: info.ipv4.as_ref().and_then(|v| v.local),
-        peer: info.ipv4.as_ref().and_then(|v| v.remote),
-        ipv6_local_id: ipv6.map(|v| v.local_id),
-        ipv6_peer_id: ipv6.and_then(|v| v.remote_id),
-        mtu: info.mtu,
+    let t = match tun {
+        Some(t) => t,
+        None => tun.insert(TunDevice::create(config.interface.as_deref()).map_err(netf)?),
     };
+    let addrs = LinkAddresses::from_info(info);
     if configured.as_ref() != Some(&addrs) {
         nl.configure(t.index(), &addrs).await.map_err(netf)?;
         *configured = Some(addrs.clone());
     }
-    Ok(Connected {
-        interface: t.name().to_owned(),
-        index: t.index(),
-        local: addrs.local,
-        remote: addrs.peer,
-        local_ipv6: addrs.ipv6_local_id.map(crate::net::link_local),
-        remote_ipv6: addrs.ipv6_peer_id.map(crate::net::link_local),
-        dns: info
-            .ipv4
-            .as_ref()
-            .map(|v| v.dns.iter().copied().map(Into::into).collect())
-            .unwrap_or_default(),
-        dns_via: None,
-        default_route: false,
-        mtu: info.mtu,
-        auth: info.auth,
-        speed: None,
-        peer_name: info.peer_name.clone(),
-    })
+    let mut connected = Connected::new(t.name().to_owned(), t.index(), &addrs, info);
+    connected.dns = info
+        .ipv4
+        .as_ref()
+        .map(|v| v.dns.iter().copied().map(Into::into).collect())
+        .unwrap_or_default();
+    Ok(connected)
 }
 
 /// The longest user name or password line taken at the prompt.

@@ -206,6 +206,34 @@ pub struct Connected {
     pub peer_name: Option<String>,
 }
 
+impl Connected {
+    /// An up link on the interface `interface` (index `index`) configured
+    /// with `addrs`: no DNS, no default route and no modem speed yet (the
+    /// caller adds what applies).
+    pub(crate) fn new(
+        interface: String,
+        index: u32,
+        addrs: &crate::net::LinkAddresses,
+        info: &dialtone_ppp::LinkInfo,
+    ) -> Connected {
+        Connected {
+            interface,
+            index,
+            local: addrs.local,
+            remote: addrs.peer,
+            local_ipv6: addrs.ipv6_local_id.map(crate::net::link_local),
+            remote_ipv6: addrs.ipv6_peer_id.map(crate::net::link_local),
+            dns: Vec::new(),
+            dns_via: None,
+            default_route: false,
+            mtu: addrs.mtu,
+            auth: info.auth,
+            speed: None,
+            peer_name: info.peer_name.clone(),
+        }
+    }
+}
+
 impl fmt::Display for Connected {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "on {}:", self.interface)?;
@@ -376,7 +404,7 @@ impl Failure {
         match self {
             Failure::DeviceBusy(_) => "device-busy".into(),
             Failure::DeviceUnavailable(_) => "device-unavailable".into(),
-            Failure::Modem(e) => format!("modem:{}", chat_code(e)),
+            Failure::Modem(e) => format!("modem:{}", e.code()),
             Failure::Ppp(r) => format!("ppp:{}", r.code()),
             Failure::LineClosed(_) => "line-closed".into(),
             Failure::CarrierLost => "carrier-lost".into(),
@@ -436,24 +464,6 @@ impl Failure {
             reason: self.to_string(),
             permanent: self.is_permanent(),
         }
-    }
-}
-
-/// The stable code of a modem failure.
-fn chat_code(e: &ChatError) -> &'static str {
-    match e {
-        ChatError::NoResponse { .. } => "no-response",
-        ChatError::ModemError { .. } => "error",
-        ChatError::Busy { .. } => "busy",
-        ChatError::NoAnswer { .. } => "no-answer",
-        ChatError::NoCarrier { .. } => "no-carrier",
-        ChatError::NoDialtone => "no-dialtone",
-        ChatError::ConnectTimeout { .. } => "connect-timeout",
-        ChatError::Abort { .. } => "abort",
-        ChatError::LoginTimeout { .. } => "login-timeout",
-        ChatError::NoNumbers => "no-numbers",
-        ChatError::AnswerNoCarrier => "answer-no-carrier",
-        ChatError::AnswerTimeout { .. } => "answer-timeout",
     }
 }
 

@@ -269,11 +269,7 @@ pub(crate) fn describe_io(e: &io::Error) -> String {
     if e.raw_os_error() == Some(libc::EIO) {
         return "input/output error (the device was unplugged or the other end closed)".into();
     }
-    let text = e.to_string();
-    match text.find(" (os error ") {
-        Some(i) => text[..i].to_lowercase(),
-        None => text,
-    }
+    crate::lock::describe_io(e)
 }
 
 /// What [`PppLoop::step`] hands back to the owner.

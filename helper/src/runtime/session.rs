@@ -654,30 +654,21 @@ impl Session {
         info: &LinkInfo,
     ) -> Result<Connected, Failure> {
         let netf = |e: crate::net::NetError| Failure::Network(e.to_string());
-        if net.tun.is_none() && demand.is_none() {
-            net.tun = Some(TunDevice::create(self.opts.interface.as_deref()).map_err(netf)?);
-        }
-        let (name, index) = match (&demand, &net.tun) {
-            (Some(d), _) => (d.tun.name().to_owned(), d.tun.index()),
-            (None, Some(t)) => (t.name().to_owned(), t.index()),
-            (None, None) => unreachable!("a TUN was created above"),
+        let tun = match (demand.as_deref(), &mut net.tun) {
+            (Some(d), _) => &d.tun,
+            (None, Some(t)) => t,
+            (None, slot) => {
+                slot.insert(TunDevice::create(self.opts.interface.as_deref()).map_err(netf)?)
+            }
         };
-        let ipv4 = info.ipv4.as_ref();
-        let mut ipv6 = info.ipv6.as_ref();
-        if ipv6.is_some() && info.mtu < IPV6_MIN_MTU {
+        let (name, index) = (tun.name().to_owned(), tun.index());
+        let addrs = LinkAddresses::from_info(info);
+        if info.ipv6.is_some() && addrs.ipv6_local_id.is_none() {
             self.notice(format!(
                 "IPv6 is not configured: the link's MTU {} is below IPv6's minimum of {IPV6_MIN_MTU}",
                 info.mtu
             ));
-            ipv6 = None;
         }
-        let addrs = LinkAddresses {
-            local: ipv4.and_then(|v| v.local),
-            peer: ipv4.and_then(|v| v.remote),
-            ipv6_local_id: ipv6.map(|v| v.local_id),
-            ipv6_peer_id: ipv6.and_then(|v| v.remote_id),
-            mtu: info.mtu,
-        };
         if net.addrs.as_ref() != Some(&addrs) {
             if let (Some(old), Some(d)) = (&net.addrs, demand.as_deref()) {
                 // A renegotiated address on a demand interface: the old
@@ -706,7 +697,8 @@ impl Session {
             }
             default_route = true;
         }
-        let servers = self.dns_servers(ipv4.map(|v| v.dns.as_slice()).unwrap_or(&[]));
+        let peer_dns = info.ipv4.as_ref().map(|v| v.dns.as_slice()).unwrap_or(&[]);
+        let servers = self.dns_servers(peer_dns);
         if net.dns.is_none() && !servers.is_empty() && !self.static_dns_applied() {
             let settings = DnsSettings {
                 servers: servers.clone(),
@@ -722,25 +714,16 @@ impl Session {
             );
         }
         let speed = self.stats.lock().ok().and_then(|s| s.connect_speed);
-        Ok(Connected {
-            interface: name,
-            index,
-            local: addrs.local,
-            remote: addrs.peer,
-            local_ipv6: addrs.ipv6_local_id.map(crate::net::link_local),
-            remote_ipv6: addrs.ipv6_peer_id.map(crate::net::link_local),
-            dns: servers,
-            dns_via: net
-                .dns
-                .as_ref()
-                .and_then(DnsGuard::backend)
-                .map(|b| b.to_string()),
-            default_route,
-            mtu: info.mtu,
-            auth: info.auth,
-            speed,
-            peer_name: info.peer_name.clone(),
-        })
+        let mut connected = Connected::new(name, index, &addrs, info);
+        connected.dns = servers;
+        connected.dns_via = net
+            .dns
+            .as_ref()
+            .and_then(DnsGuard::backend)
+            .map(|b| b.to_string());
+        connected.default_route = default_route;
+        connected.speed = speed;
+        Ok(connected)
     }
 
     /// The servers to use: the profile's own, else the peer's if asked.
