@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod dbus;
 pub mod profile;
 pub mod secrets;
 
