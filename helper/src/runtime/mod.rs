@@ -414,6 +414,106 @@ impl Failure {
         }
     }
 
+    /// The details a client needs to say this failure in its own words,
+    /// by name: `peer-message` (what the peer said with a refusal or a
+    /// Terminate-Request), `modem-response` (the modem's answer), `number`,
+    /// `command`, `expect`, `option` and `detail` (a refused option),
+    /// `protocol` (hex), `method`, `ours`/`peer` (authentication methods),
+    /// `missed`, `requests`, `seconds`, and `error` for the free text of
+    /// device, line, network and DNS failures.
+    pub fn details(&self) -> Vec<(&'static str, String)> {
+        let mut d: Vec<(&'static str, String)> = Vec::new();
+        let methods = |m: &[dialtone_ppp::AuthMethod]| {
+            m.iter().map(|m| m.to_string()).collect::<Vec<_>>().join(",")
+        };
+        match self {
+            Failure::DeviceBusy(m)
+            | Failure::DeviceUnavailable(m)
+            | Failure::LineClosed(m)
+            | Failure::Network(m)
+            | Failure::Dns(m)
+            | Failure::Profile(m) => d.push(("error", m.clone())),
+            Failure::CarrierLost => {}
+            Failure::Modem(e) => match e {
+                ChatError::NoResponse { command } | ChatError::ModemError { command } => {
+                    d.push(("command", command.clone()))
+                }
+                ChatError::Busy { number } => {
+                    d.push(("number", number.clone()));
+                    d.push(("modem-response", "BUSY".into()));
+                }
+                ChatError::NoAnswer { number } => {
+                    d.push(("number", number.clone()));
+                    d.push(("modem-response", "NO ANSWER".into()));
+                }
+                ChatError::NoCarrier { number } => {
+                    d.push(("number", number.clone()));
+                    d.push(("modem-response", "NO CARRIER".into()));
+                }
+                ChatError::NoDialtone => d.push(("modem-response", "NO DIALTONE".into())),
+                ChatError::ConnectTimeout { number, seconds } => {
+                    d.push(("number", number.clone()));
+                    d.push(("seconds", seconds.to_string()));
+                }
+                ChatError::Abort { abort, number } => {
+                    d.push(("number", number.clone()));
+                    d.push(("modem-response", abort.clone()));
+                }
+                ChatError::LoginTimeout { expect } => d.push(("expect", expect.clone())),
+                ChatError::NoNumbers | ChatError::AnswerNoCarrier => {}
+                ChatError::AnswerTimeout { seconds } => d.push(("seconds", seconds.to_string())),
+            },
+            Failure::Ppp(r) => match r {
+                DownReason::PeerNotResponding { protocol, requests } => {
+                    d.push(("protocol", format!("{protocol:#06x}")));
+                    d.push(("requests", requests.to_string()));
+                }
+                DownReason::TerminatedByPeer { protocol, message } => {
+                    d.push(("protocol", format!("{protocol:#06x}")));
+                    d.push(("peer-message", message.clone()));
+                }
+                DownReason::CodeRejected { protocol, code } => {
+                    d.push(("protocol", format!("{protocol:#06x}")));
+                    d.push(("code", code.to_string()));
+                }
+                DownReason::ProtocolRejected { protocol } => {
+                    d.push(("protocol", format!("{protocol:#06x}")))
+                }
+                DownReason::OptionRefused {
+                    protocol,
+                    option,
+                    detail,
+                } => {
+                    d.push(("protocol", format!("{protocol:#06x}")));
+                    d.push(("option", option.clone()));
+                    d.push(("detail", detail.clone()));
+                }
+                DownReason::EchoTimeout { missed } => d.push(("missed", missed.to_string())),
+                DownReason::AuthFailed { method, message } => {
+                    d.push(("method", method.to_string()));
+                    d.push(("peer-message", message.clone()));
+                }
+                DownReason::PeerAuthFailed { method, user } => {
+                    d.push(("method", method.to_string()));
+                    d.push(("user", user.clone()));
+                }
+                DownReason::NoCommonAuth { ours, peer } => {
+                    d.push(("ours", methods(ours)));
+                    d.push(("peer", methods(peer)));
+                }
+                DownReason::LocalClose
+                | DownReason::LowerDown
+                | DownReason::LoopedBack
+                | DownReason::PeerRefusedAuth
+                | DownReason::NoCredentials
+                | DownReason::ServerNotAuthenticated
+                | DownReason::AuthTimeout
+                | DownReason::NoNetworkProtocols => {}
+            },
+        }
+        d
+    }
+
     /// Whether dialing again the same way cannot help (a refused password,
     /// a modem that answers ERROR to the profile's command).
     pub fn is_permanent(&self) -> bool {

@@ -49,6 +49,11 @@ pub struct SessionOptions {
     /// How long a Disconnect may wait for the peer to acknowledge the LCP
     /// Terminate-Request before the line is dropped anyway.
     pub terminate_grace: Duration,
+    /// Whether the session restores a resolver configuration left behind
+    /// by an earlier run before it starts (`dialtoned run`). The service
+    /// does that once at start-up instead: with several links up, one
+    /// session must not restore the file another has just set.
+    pub recover_dns: bool,
 }
 
 impl SessionOptions {
@@ -64,6 +69,7 @@ impl SessionOptions {
             carrier_poll: Duration::from_secs(1),
             escape_guard: serial::DEFAULT_ESCAPE_GUARD,
             terminate_grace: Duration::from_secs(10),
+            recover_dns: true,
         }
     }
 }
@@ -190,7 +196,11 @@ impl Session {
                 return self.stopped(StopReason::Permanent, Some(Failure::Network(e.to_string())))
             }
         };
-        match self.opts.dns.recover().await {
+        let recovered = match self.opts.recover_dns {
+            true => self.opts.dns.recover().await,
+            false => Ok(false),
+        };
+        match recovered {
             Ok(true) => {
                 self.notice("restored a resolver configuration left behind by an earlier run")
             }
