@@ -24,7 +24,11 @@
 //!   a crash: resolved forgets a link's settings when its interface
 //!   disappears, which the TUN device does when the helper dies.
 //! * **resolv.conf**: delegated to [`ResolvConf`], which saves what was
-//!   there and puts it back exactly, even after a crash.
+//!   there and puts it back exactly, even after a crash. Several links can
+//!   be up at once: they share the file, which lists the servers of the
+//!   most recently up link first, then the others' (three at most, as the
+//!   resolver reads no more); when a link goes down its servers leave the
+//!   file, and when the last one does, what was there before comes back.
 //!
 //! [`Backend::Auto`] picks resolved when `org.freedesktop.resolve1` has an
 //! owner on the system bus, and resolv.conf otherwise — also when there is
@@ -61,7 +65,7 @@ use std::time::Duration;
 use zbus::connection::Builder;
 use zbus::{Connection, DBusError};
 
-use crate::resolv::{ResolvConf, ResolvError};
+use crate::resolv::{ResolvConf, ResolvError, MAX_SERVERS};
 
 /// The bus name of systemd-resolved.
 pub const RESOLVED_BUS_NAME: &str = "org.freedesktop.resolve1";
@@ -97,7 +101,8 @@ pub struct DnsSettings {
     /// Whether the link's servers answer every query (the link is the
     /// default route): with resolved, the link becomes its default DNS
     /// route and gets the routing domain `~.`. Without resolved this makes
-    /// no difference: resolv.conf only knows one set of servers.
+    /// no difference: the resolv.conf has one list of servers for every
+    /// link, the newest link's first.
     pub default_route: bool,
 }
 
@@ -351,15 +356,6 @@ fn resolved_domains(search: &[String], default_route: bool) -> Vec<(&str, bool)>
     domains
 }
 
-/// The interface name as it may appear in a resolv.conf comment: anything
-/// that is not a visible ASCII character becomes `?`.
-fn comment_safe(ifname: &str) -> String {
-    ifname
-        .chars()
-        .map(|c| if c.is_ascii_graphic() { c } else { '?' })
-        .collect()
-}
-
 fn join_servers(servers: &[IpAddr]) -> String {
     servers
         .iter()
@@ -398,10 +394,12 @@ impl Dns {
     }
 
     /// At start-up: restores a resolv.conf that a previous run left managed
-    /// (it died with a link up). Returns whether there was anything to
-    /// restore. This is checked whatever the backend, since the previous
-    /// run may have used the resolv.conf; resolved needs nothing (it forgets
-    /// a link when its interface goes away).
+    /// (it died with links up), however many links it listed. Returns
+    /// whether there was anything to restore. This is checked whatever the
+    /// backend, since the previous run may have used the resolv.conf;
+    /// resolved needs nothing (it forgets a link when its interface goes
+    /// away). While this process has links in the resolv.conf (another
+    /// session is up), nothing is done: see [`ResolvConf::recover`].
     pub async fn recover(&self) -> Result<bool, DnsError> {
         let rc = self.resolv.clone();
         run_blocking(move || rc.recover()).await
@@ -463,12 +461,14 @@ impl Dns {
                 };
             }
             Chosen::ResolvConf => {
+                // The interface name is the link's name in the file (it is
+                // made safe for the comment there).
                 let rc = self.resolv.clone();
-                let name = comment_safe(ifname);
+                let name = ifname.to_string();
                 let (servers, search) = (guard.servers.clone(), guard.search.clone());
                 run_blocking(move || rc.apply(&name, &servers, &search)).await?;
                 // The resolver reads (and the file gets) at most three.
-                guard.servers.truncate(3);
+                guard.servers.truncate(MAX_SERVERS);
                 guard.state = GuardState::ResolvConf {
                     resolv: self.resolv.clone(),
                 };
@@ -607,7 +607,7 @@ enum GuardState {
         ifindex: i32,
         bus_address: Option<String>,
     },
-    /// The resolv.conf is managed.
+    /// The resolv.conf lists the link (named by the guard's `ifname`).
     ResolvConf { resolv: ResolvConf },
 }
 
@@ -674,14 +674,17 @@ impl DnsGuard {
         s
     }
 
-    /// Takes the settings away: `RevertLink` for resolved, the previous
-    /// resolv.conf back for the file. A link resolved no longer knows (its
-    /// interface is gone) counts as restored.
+    /// Takes the settings away: `RevertLink` for resolved; for the file,
+    /// this link's servers out of it ([`ResolvConf::restore`]), and what was
+    /// there before back when no other link is left. A link resolved no
+    /// longer knows (its interface is gone), or that the resolv.conf no
+    /// longer lists (it was recovered since), counts as restored.
     pub async fn restore(self) -> Result<(), DnsError> {
         match self.state {
             GuardState::Unchanged => Ok(()),
             GuardState::ResolvConf { resolv } => {
-                run_blocking(move || resolv.restore()).await.map(drop)
+                let link = self.ifname;
+                run_blocking(move || resolv.restore(&link)).await.map(drop)
             }
             GuardState::Resolved {
                 conn,
@@ -775,12 +778,6 @@ mod tests {
             vec![("example.net", false), ("corp.example", false)]
         );
         assert!(resolved_domains(&[], false).is_empty());
-    }
-
-    #[test]
-    fn interface_names_cannot_break_the_comment_line() {
-        assert_eq!(comment_safe("ppp0"), "ppp0");
-        assert_eq!(comment_safe("a\nb c"), "a?b?c");
     }
 
     #[test]
@@ -909,8 +906,67 @@ mod tests {
         // A run that dies with the link up is recovered by the next one.
         let guard = rt.block_on(dns.apply(3, "ppp0", &settings)).unwrap();
         drop(guard);
+        dns.resolv.forget_links_of_this_process();
         let next = Dns::new(&path, &state, Backend::Auto, None);
         assert!(rt.block_on(next.recover()).unwrap());
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "nameserver 192.0.2.1\n"
+        );
+    }
+
+    #[test]
+    fn two_interfaces_share_the_resolv_conf() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("resolv.conf");
+        std::fs::write(&path, "nameserver 192.0.2.1\n").unwrap();
+        let dns = Dns::new(&path, dir.path().join("state"), Backend::ResolvConf, None);
+        let settings = |servers: &[[u8; 4]], search: &str| DnsSettings {
+            servers: servers.iter().map(|&s| IpAddr::from(s)).collect(),
+            search: vec![search.to_string()],
+            default_route: true,
+        };
+        let rt = runtime();
+        let first = rt
+            .block_on(dns.apply(3, "ppp0", &settings(&[[10, 0, 0, 1]], "zero.example")))
+            .unwrap();
+        // The second modem comes up while the first is.
+        let second = rt
+            .block_on(dns.apply(
+                4,
+                "ppp1",
+                &settings(&[[10, 1, 0, 1], [10, 0, 0, 1]], "one.example"),
+            ))
+            .unwrap();
+        assert_eq!(
+            second.describe(),
+            format!(
+                "DNS via {} for ppp1: 10.1.0.1 10.0.0.1; search one.example",
+                path.display()
+            )
+        );
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("links ppp1, ppp0 "), "{text}");
+        assert!(
+            text.contains(
+                "search one.example zero.example\nnameserver 10.1.0.1\nnameserver 10.0.0.1\n"
+            ),
+            "{text}"
+        );
+        assert_eq!(text.matches("nameserver").count(), 2, "{text}");
+
+        // The first goes down: the second's settings stay.
+        rt.block_on(first.restore()).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("link ppp1."), "{text}");
+        assert!(
+            text.contains("search one.example\nnameserver 10.1.0.1\nnameserver 10.0.0.1\n"),
+            "{text}"
+        );
+        // A session starting now does not take them away.
+        assert!(!rt.block_on(dns.recover()).unwrap());
+
+        rt.block_on(second.restore()).unwrap();
         assert_eq!(
             std::fs::read_to_string(&path).unwrap(),
             "nameserver 192.0.2.1\n"
