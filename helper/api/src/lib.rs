@@ -9,6 +9,8 @@
 
 pub mod profile;
 pub mod secrets;
+pub mod settings;
 
 pub use profile::{Profile, ProfileError};
 pub use secrets::Secrets;
+pub use settings::{Settings, SettingsError};
