@@ -28,7 +28,7 @@ use crate::profile::{
 };
 
 /// A profile's settings: dotted keys to typed values, sent on D-Bus as
-/// `a{sv}`. [`OwnedVariant`] is the type zbus 5 called
+/// `a{sv}`. [`OwnedVariant`](struct@OwnedVariant) is the type zbus 5 called
 /// `zbus::zvariant::OwnedValue` (a deprecated alias in zbus 6).
 pub type Settings = HashMap<String, OwnedVariant>;
 
@@ -399,8 +399,10 @@ fn put<'a>(settings: &mut Settings, key: &str, value: impl Into<Variant<'a>>) {
 /// A profile from settings, validated: keys left out take the defaults of
 /// the profile model (`version` and `name` are required), a `modem` is
 /// present if `modem.enabled` is true or, without `modem.enabled`, if any
-/// other `modem.*` key is given. The first error in key order is reported;
-/// a failure of [`Profile::validate`] keeps its field name.
+/// other `modem.*` key is given. The size is checked first, then the
+/// version, then the keys in sorted order, so that the error reported does
+/// not depend on the map's order; a failure of [`Profile::validate`] keeps
+/// its field name.
 pub fn from_settings(settings: &Settings) -> Result<Profile, SettingsError> {
     check_size(settings)?;
 
@@ -1161,6 +1163,53 @@ mod tests {
         let emitted: HashSet<&str> = settings.keys().map(String::as_str).collect();
         assert_eq!(emitted, seen);
         assert_eq!(KEYS.len(), 50);
+    }
+
+    /// A default as docs/settings.md writes it.
+    fn render(v: &Variant<'_>) -> String {
+        match v {
+            Variant::U8(n) => n.to_string(),
+            Variant::U16(n) => n.to_string(),
+            Variant::U32(n) => n.to_string(),
+            Variant::Bool(b) => b.to_string(),
+            Variant::Str(s) => format!("{:?}", &**s),
+            Variant::Array(a) => {
+                let items: Vec<String> = a.iter().map(render).collect();
+                format!("[{}]", items.join(", "))
+            }
+            other => format!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn docs_list_every_key_with_its_signature_and_default() {
+        let docs = include_str!("../../../docs/settings.md");
+        let table = docs.split("## Keys").nth(1).unwrap();
+        let rows: Vec<Vec<&str>> = table
+            .lines()
+            .filter(|l| l.starts_with("| `"))
+            .map(|l| l.trim_matches('|').split(" | ").map(str::trim).collect())
+            .collect();
+        assert_eq!(rows.len(), KEYS.len());
+        let mut profile = Profile::new("Minimal");
+        profile.modem = Some(Modem::default());
+        let mut defaults = to_settings(&profile);
+        defaults.insert("modem.enabled".into(), value(false));
+        for (row, (key, signature, _)) in rows.iter().zip(KEYS) {
+            let [k, sig, _meaning, default] = row[..] else {
+                panic!("{row:?}")
+            };
+            assert_eq!(k, format!("`{key}`"));
+            assert_eq!(sig, format!("`{signature}`"), "{key}");
+            match default {
+                "required" => assert!(["version", "name"].contains(key), "{key}"),
+                "absent" => assert!(!defaults.contains_key(*key), "{key}"),
+                _ => {
+                    let written = default.split('`').nth(1).unwrap();
+                    assert_eq!(written, render(&defaults[*key]), "{key}");
+                }
+            }
+        }
     }
 
     #[test]
