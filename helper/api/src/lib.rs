@@ -10,6 +10,8 @@
 pub mod dbus;
 pub mod profile;
 pub mod secrets;
+pub mod settings;
 
 pub use profile::{Profile, ProfileError};
 pub use secrets::Secrets;
+pub use settings::{Settings, SettingsError};
