@@ -26,6 +26,7 @@ pub mod hayes;
 pub mod lock;
 pub mod net;
 pub mod policy;
+pub mod ports;
 pub mod resolv;
 pub mod runtime;
 pub mod serial;
