@@ -297,6 +297,13 @@ pub const SPEEDS: [u32; 20] = [
 ];
 
 /// Strings the modem or the login will see: printable, bounded, one line.
+fn bounded(field: &str, len: usize, max: usize) -> Result<(), ProfileError> {
+    if len > max {
+        return Err(invalid(field, format!("at most {max} entries, not {len}")));
+    }
+    Ok(())
+}
+
 fn check_text(field: &str, text: &str, max: usize) -> Result<(), ProfileError> {
     if text.len() > max {
         return Err(invalid(field, format!("longer than {max} bytes")));
@@ -386,6 +393,9 @@ impl Profile {
             ));
         }
         if let Some(m) = &self.modem {
+            bounded("modem.init", m.init.len(), 16)?;
+            bounded("modem.numbers", m.numbers.len(), 16)?;
+            bounded("modem.abort", m.abort.len(), 32)?;
             for (i, cmd) in m.init.iter().enumerate() {
                 check_text(&format!("modem.init[{i}]"), cmd, 128)?;
             }
@@ -423,6 +433,7 @@ impl Profile {
                 return Err(invalid("modem.connect_timeout", "must be 1 to 600 seconds"));
             }
         }
+        bounded("login", self.login.len(), 32)?;
         for (i, step) in self.login.iter().enumerate() {
             check_text(&format!("login[{i}].expect"), &step.expect, 128)?;
             if let Send::Text(t) = &step.send {
@@ -448,6 +459,14 @@ impl Profile {
             return Err(invalid("ppp.lcp.mru", "must be 128 to 16384"));
         }
         check_text("ppp.auth.name", &self.ppp.auth.name, 128)?;
+        let methods = &self.ppp.auth.methods;
+        if methods
+            .iter()
+            .enumerate()
+            .any(|(i, m)| methods[..i].contains(m))
+        {
+            return Err(invalid("ppp.auth.methods", "a method is listed twice"));
+        }
         if self.ppp.ipcp.dns.len() > 2 {
             return Err(invalid(
                 "ppp.ipcp.dns",
@@ -463,6 +482,7 @@ impl Profile {
         if self.network.dns.len() > 3 {
             return Err(invalid("network.dns", "at most three servers"));
         }
+        bounded("network.search", self.network.search.len(), 6)?;
         for (i, d) in self.network.search.iter().enumerate() {
             let field = format!("network.search[{i}]");
             check_text(&field, d, 253)?;
