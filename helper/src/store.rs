@@ -312,7 +312,7 @@ pub enum StoreError {
     #[error("{0}")]
     BadId(String),
     /// The profile as RON would be larger than
-    /// [`MAX_PROFILE_BYTES`](dialtone_api::profile::MAX_PROFILE_BYTES).
+    /// [`MAX_PROFILE_BYTES`].
     #[error("the profile is {0} bytes as RON; at most {MAX_PROFILE_BYTES} are accepted")]
     TooLarge(usize),
     /// A secrets file that others could read or change: it is not used.
@@ -509,7 +509,7 @@ impl Store {
 
     /// Adds a profile: validates it ([`Profile::validate`], the device
     /// check on `line.device`, the RON text within
-    /// [`MAX_PROFILE_BYTES`](dialtone_api::profile::MAX_PROFILE_BYTES))
+    /// [`MAX_PROFILE_BYTES`])
     /// before anything is written, then writes it atomically under a new id
     /// made from its name ([`ProfileId::from_name`]), which is returned.
     pub fn add(&mut self, profile: Profile) -> Result<ProfileId, StoreError> {
@@ -1678,7 +1678,9 @@ mod tests {
         assert_eq!(snapshot(&config.profiles_dir), before);
         let id = ProfileId::new("isp").unwrap();
         assert_eq!(store.get(&id), Some(&profile("ISP")));
-        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+        for d in [&dir, &config.profiles_dir] {
+            fs::set_permissions(d, fs::Permissions::from_mode(0o755)).unwrap();
+        }
     }
 
     #[test]
