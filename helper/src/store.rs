@@ -121,8 +121,8 @@ impl ProfileId {
     /// which `taken` is true: `"Example ISP"` gives `example_isp`, then
     /// `example_isp_2`, `example_isp_3`, … Letters are lowercased, common
     /// accented Latin letters lose their accents (`"Café"` → `cafe`, `ß` →
-    /// `ss`), other non-ASCII characters are dropped, and every run of
-    /// spaces and punctuation becomes one `_`. A name that leaves nothing
+    /// `ss`), letters of other scripts are dropped, and every run of
+    /// spaces and punctuation (`-`, `.`, `—`…) becomes one `_`. A name that leaves nothing
     /// gives `profile`. `taken` must be false for some suffix.
     pub fn from_name(name: &str, taken: impl Fn(&ProfileId) -> bool) -> ProfileId {
         let mut base = String::new();
@@ -133,7 +133,9 @@ impl ProfileId {
             } else if let Some(t) = transliterate(c) {
                 Some(t)
             } else {
-                if c.is_ascii() || c.is_whitespace() {
+                // Spaces and punctuation separate; letters of other
+                // scripts are dropped.
+                if c.is_ascii() || !c.is_alphanumeric() {
                     pending_separator = true;
                 }
                 continue;
@@ -1088,6 +1090,7 @@ mod tests {
             ("Über.Net", "uber_net"),
             ("Łódź Dial-up", "lodz_dial_up"),
             ("東京 ISP", "isp"),
+            ("Dial—up №1", "dial_up_1"),
             ("東京", "profile"),
             ("", "profile"),
             ("---", "profile"),
