@@ -31,3 +31,4 @@ pub mod resolv;
 pub mod runtime;
 pub mod serial;
 pub mod sim;
+pub mod store;
