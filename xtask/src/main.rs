@@ -12,6 +12,7 @@
 //! first failure, naming the step that failed.
 
 mod demo;
+mod install;
 
 use std::cell::Cell;
 use std::env;
@@ -78,12 +79,22 @@ const COMMANDS: &[XCommand] = &[
         run: demo::cmd_demo,
     },
     XCommand {
+        name: "install",
+        usage: "install [--destdir DIR] [--prefix /usr] [--release|--debug]",
+        about: "build dialtoned and dialtonectl (release by default) and install them \
+                with the bus policy, the D-Bus activation file, the systemd unit and the \
+                polkit actions, and create /etc/dialtone/{profiles,secrets}; --destdir \
+                (or DESTDIR) stages the tree there, without it the files go into the \
+                running system (root) and the system bus reloads",
+        run: install::cmd_install,
+    },
+    XCommand {
         name: "help",
         usage: "help",
         about: "show this list",
         run: cmd_help,
     },
-    // Planned: `install`, `po`.
+    // Planned: `po`.
 ];
 
 /// Why a command failed; printed once by `main`.
