@@ -30,7 +30,10 @@ use std::time::{Duration, Instant};
 /// * `socat`: pty/socket plumbing in tests and demos.
 /// * `iproute2`: `ip`, for network namespaces in tests.
 /// * `iputils-ping`: `ping` through the links of the end-to-end tests.
-/// * `dbus-daemon`: a private bus for the systemd-resolved client's tests.
+/// * `dbus-daemon`: a private bus for the systemd-resolved client's tests
+///   and the system-bus tests (its dependency `dbus-bin` has `dbus-send`).
+/// * `polkitd`: the real polkit daemon (and `pkcheck`, `pkaction`) on the
+///   system-bus tests' private bus.
 /// * `gcc`: `cc`, to build the LD_PRELOAD shim that fixes slirp on glibc 2.36.
 /// * `g++`: libFuzzer's C++ sources, built when the fuzz targets are checked.
 /// * `pkg-config`: for crates that link system libraries.
@@ -40,6 +43,7 @@ const APT_PACKAGES: &[&str] = &[
     "iproute2",
     "iputils-ping",
     "dbus-daemon",
+    "polkitd",
     "gcc",
     "g++",
     "pkg-config",
