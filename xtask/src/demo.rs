@@ -52,7 +52,7 @@ pub fn cmd_demo(args: &[String]) -> Result<(), Failure> {
 }
 
 /// Cargo's target directory (CARGO_TARGET_DIR or ./target).
-fn target_dir(root: &Path) -> PathBuf {
+pub(crate) fn target_dir(root: &Path) -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"))

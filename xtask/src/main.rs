@@ -12,6 +12,7 @@
 //! first failure, naming the step that failed.
 
 mod demo;
+mod install;
 
 use std::cell::Cell;
 use std::env;
@@ -29,7 +30,10 @@ use std::time::{Duration, Instant};
 /// * `socat`: pty/socket plumbing in tests and demos.
 /// * `iproute2`: `ip`, for network namespaces in tests.
 /// * `iputils-ping`: `ping` through the links of the end-to-end tests.
-/// * `dbus-daemon`: a private bus for the systemd-resolved client's tests.
+/// * `dbus-daemon`: a private bus for the systemd-resolved client's tests
+///   and the system-bus tests (its dependency `dbus-bin` has `dbus-send`).
+/// * `polkitd`: the real polkit daemon (and `pkcheck`, `pkaction`) on the
+///   system-bus tests' private bus.
 /// * `gcc`: `cc`, to build the LD_PRELOAD shim that fixes slirp on glibc 2.36.
 /// * `g++`: libFuzzer's C++ sources, built when the fuzz targets are checked.
 /// * `pkg-config`: for crates that link system libraries.
@@ -39,6 +43,7 @@ const APT_PACKAGES: &[&str] = &[
     "iproute2",
     "iputils-ping",
     "dbus-daemon",
+    "polkitd",
     "gcc",
     "g++",
     "pkg-config",
@@ -78,12 +83,22 @@ const COMMANDS: &[XCommand] = &[
         run: demo::cmd_demo,
     },
     XCommand {
+        name: "install",
+        usage: "install [--destdir DIR] [--prefix /usr] [--release|--debug]",
+        about: "build dialtoned and dialtonectl (release by default) and install them \
+                with the bus policy, the D-Bus activation file, the systemd unit and the \
+                polkit actions, and create /etc/dialtone/{profiles,secrets}; --destdir \
+                (or DESTDIR) stages the tree there, without it the files go into the \
+                running system (root) and the system bus reloads",
+        run: install::cmd_install,
+    },
+    XCommand {
         name: "help",
         usage: "help",
         about: "show this list",
         run: cmd_help,
     },
-    // Planned: `install`, `po`.
+    // Planned: `po`.
 ];
 
 /// Why a command failed; printed once by `main`.
