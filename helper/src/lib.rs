@@ -30,5 +30,6 @@ pub mod ports;
 pub mod resolv;
 pub mod runtime;
 pub mod serial;
+pub mod service;
 pub mod sim;
 pub mod store;

@@ -15,11 +15,28 @@ use std::sync::Arc;
 use dialtone_api::profile::Profile;
 use dialtone_api::secrets::Secrets;
 use dialtone_helper::dns::{Backend, Dns};
+use dialtone_helper::service::ServiceConfig;
 use dialtone_helper::runtime::{Command, Progress, Session, SessionEvent, SessionOptions};
 use tokio::signal::unix::{signal, SignalKind};
 
 const USAGE: &str = "\
-usage: dialtoned run PROFILE.ron [options]
+usage: dialtoned service [options]
+       dialtoned run PROFILE.ron [options]
+
+dialtoned service: the system service on the D-Bus system bus
+(io.github.dialtone.Dialtone1), normally started by D-Bus activation.
+
+options of service:
+  --idle-timeout SECS  exit after SECS with no link up and no call
+                       (default: run until SIGTERM)
+  --config-dir DIR     profiles/ and secrets/ below it (default /etc/dialtone)
+  --state-dir DIR      backups and the journal (default /var/lib/dialtone)
+  --lock-dir DIR       where UUCP lock files go (default /run/lock)
+  --modem-link PATH    the modem link SetModemLink manages (default /dev/modem)
+  --bus-address ADDR   serve on this bus instead of the system bus
+  --dns MODE, --resolv-conf PATH, --interface NAME: as for run
+
+dialtoned run: one link in the foreground, without the bus.
 
 Brings the profile's link up in the foreground and keeps it up until
 Ctrl-C or SIGTERM (a second one drops the line at once).
@@ -92,18 +109,7 @@ fn parse(mut argv: impl Iterator<Item = String>) -> Result<Option<Args>, String>
             "--device" => args.device = Some(PathBuf::from(value("--device")?)),
             "--secrets" => args.secrets = Some(PathBuf::from(value("--secrets")?)),
             "--interface" => args.interface = Some(value("--interface")?),
-            "--dns" => {
-                args.dns = match value("--dns")?.as_str() {
-                    "auto" => Backend::Auto,
-                    "resolved" => Backend::Resolved,
-                    "resolv-conf" => Backend::ResolvConf,
-                    other => {
-                        return Err(format!(
-                            "--dns takes auto, resolved or resolv-conf, not {other:?}"
-                        ))
-                    }
-                }
-            }
+            "--dns" => args.dns = parse_dns(&value("--dns")?)?,
             "--resolv-conf" => args.resolv_conf = PathBuf::from(value("--resolv-conf")?),
             "--state-dir" => args.state_dir = PathBuf::from(value("--state-dir")?),
             "--lock-dir" => args.lock_dir = PathBuf::from(value("--lock-dir")?),
@@ -180,8 +186,84 @@ fn print(line: impl std::fmt::Display) {
     let _ = out.flush();
 }
 
+/// Parses `dialtoned service …`.
+fn parse_service(mut argv: impl Iterator<Item = String>) -> Result<Option<ServiceConfig>, String> {
+    let mut config = ServiceConfig::default();
+    while let Some(arg) = argv.next() {
+        let mut value = |name: &str| argv.next().ok_or_else(|| format!("{name} needs a value"));
+        match arg.as_str() {
+            "--idle-timeout" => {
+                let v = value("--idle-timeout")?;
+                let secs: u64 = v
+                    .parse()
+                    .map_err(|_| format!("--idle-timeout takes seconds, not {v:?}"))?;
+                config.idle_timeout = Some(std::time::Duration::from_secs(secs));
+            }
+            "--config-dir" => config.config_dir = PathBuf::from(value("--config-dir")?),
+            "--state-dir" => config.state_dir = PathBuf::from(value("--state-dir")?),
+            "--lock-dir" => config.lock_dir = PathBuf::from(value("--lock-dir")?),
+            "--modem-link" => config.modem_link = PathBuf::from(value("--modem-link")?),
+            "--bus-address" => config.bus_address = Some(value("--bus-address")?),
+            "--interface" => config.interface = Some(value("--interface")?),
+            "--resolv-conf" => config.resolv_conf = PathBuf::from(value("--resolv-conf")?),
+            "--dns" => config.dns = parse_dns(&value("--dns")?)?,
+            "-h" | "--help" => return Ok(None),
+            other => return Err(format!("unknown option {other:?}")),
+        }
+    }
+    Ok(Some(config))
+}
+
+fn parse_dns(v: &str) -> Result<Backend, String> {
+    match v {
+        "auto" => Ok(Backend::Auto),
+        "resolved" => Ok(Backend::Resolved),
+        "resolv-conf" => Ok(Backend::ResolvConf),
+        other => Err(format!(
+            "--dns takes auto, resolved or resolv-conf, not {other:?}"
+        )),
+    }
+}
+
+/// `dialtoned service`.
+fn service(argv: impl Iterator<Item = String>) -> ExitCode {
+    let config = match parse_service(argv) {
+        Ok(Some(c)) => c,
+        Ok(None) => {
+            print!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("dialtoned: {e}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("dialtoned: cannot start: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(dialtone_helper::service::run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("dialtoned: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
 fn main() -> ExitCode {
-    let args = match parse(std::env::args().skip(1)) {
+    let mut argv = std::env::args().skip(1).peekable();
+    if argv.peek().map(String::as_str) == Some("service") {
+        argv.next();
+        return service(argv);
+    }
+    let args = match parse(argv) {
         Ok(Some(a)) => a,
         Ok(None) => {
             print!("{USAGE}");
