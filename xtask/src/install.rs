@@ -652,7 +652,9 @@ mod tests {
             let Some(key) = exec_key else { continue };
             let new = set_program(&text, key, &daemon).unwrap();
             assert!(
-                new.contains(&format!("\n{key}=/usr/local/libexec/dialtoned service --idle-timeout 60\n")),
+                new.contains(&format!(
+                    "\n{key}=/usr/local/libexec/dialtoned service --idle-timeout 60\n"
+                )),
                 "{path}:\n{new}"
             );
             assert!(!new.contains(&format!("\n{key}=/usr/libexec/")), "{path}");

@@ -15,8 +15,8 @@ use std::sync::Arc;
 use dialtone_api::profile::Profile;
 use dialtone_api::secrets::Secrets;
 use dialtone_helper::dns::{Backend, Dns};
-use dialtone_helper::service::ServiceConfig;
 use dialtone_helper::runtime::{Command, Progress, Session, SessionEvent, SessionOptions};
+use dialtone_helper::service::ServiceConfig;
 use tokio::signal::unix::{signal, SignalKind};
 
 const USAGE: &str = "\

@@ -424,7 +424,10 @@ impl Failure {
     pub fn details(&self) -> Vec<(&'static str, String)> {
         let mut d: Vec<(&'static str, String)> = Vec::new();
         let methods = |m: &[dialtone_ppp::AuthMethod]| {
-            m.iter().map(|m| m.to_string()).collect::<Vec<_>>().join(",")
+            m.iter()
+                .map(|m| m.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
         };
         match self {
             Failure::DeviceBusy(m)

@@ -8,7 +8,9 @@
 
 use std::collections::HashMap;
 
-use dialtone_api::dbus::{Error, ACTION_CONNECT, ACTION_MODIFY, PERMISSION_AUTH, PERMISSION_NO, PERMISSION_YES};
+use dialtone_api::dbus::{
+    Error, ACTION_CONNECT, ACTION_MODIFY, PERMISSION_AUTH, PERMISSION_NO, PERMISSION_YES,
+};
 use zbus::message::{Flags, Header};
 use zbus::Connection;
 use zbus_polkit::policykit1::{AuthorityProxy, CheckAuthorizationFlags, Subject};

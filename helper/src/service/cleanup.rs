@@ -41,7 +41,9 @@ pub async fn after_crash(config: &ServiceConfig, dns: &Dns) -> Vec<String> {
     match dns.recover().await {
         Ok(true) => log.push("restored the resolver configuration a crashed run left".into()),
         Ok(false) => {}
-        Err(e) => log.push(format!("could not restore an earlier resolver configuration: {e}")),
+        Err(e) => log.push(format!(
+            "could not restore an earlier resolver configuration: {e}"
+        )),
     }
     // ROUTE-JOURNAL
     let pid_path = pid_file(&config.state_dir);
@@ -60,10 +62,9 @@ pub async fn after_crash(config: &ServiceConfig, dns: &Dns) -> Vec<String> {
                             "removed {} left by the crashed daemon (PID {old})",
                             entry.path().display()
                         )),
-                        Err(e) => log.push(format!(
-                            "could not remove {}: {e}",
-                            entry.path().display()
-                        )),
+                        Err(e) => {
+                            log.push(format!("could not remove {}: {e}", entry.path().display()))
+                        }
                     }
                 }
             }

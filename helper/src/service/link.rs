@@ -98,10 +98,9 @@ pub fn end_reason(end: &SessionEnd) -> StateReason {
             Some(e) => ending_reason(e, None),
             None => StateReason::new("ended", crate::runtime::describe_stop(&end.stop)),
         },
-        StopReason::Permanent => StateReason::new(
-            "permanent",
-            crate::runtime::describe_stop(&end.stop),
-        ),
+        StopReason::Permanent => {
+            StateReason::new("permanent", crate::runtime::describe_stop(&end.stop))
+        }
         StopReason::TooManyFailures(n) => {
             let mut r = StateReason::new(
                 "too-many-failures",

@@ -45,7 +45,8 @@ impl ManagerIface {
     ) -> Result<OwnedObjectPath, Error> {
         self.daemon.touch();
         auth::authorize(&self.daemon.conn, &header, ACTION_MODIFY).await?;
-        let profile = from_settings(&settings).map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        let profile =
+            from_settings(&settings).map_err(|e| Error::InvalidArgument(e.to_string()))?;
         let id = {
             let mut state = self.daemon.state.lock().await;
             state.store.add(profile).map_err(store_error)?
@@ -53,7 +54,9 @@ impl ManagerIface {
         profile::register(&self.daemon, &id)
             .await
             .map_err(|e| Error::Failed(format!("publishing the new profile: {e}")))?;
-        Ok(Daemon::object_path(dialtone_api::dbus::profile_path(id.as_ref())))
+        Ok(Daemon::object_path(dialtone_api::dbus::profile_path(
+            id.as_ref(),
+        )))
     }
 
     /// The profiles' paths, sorted by id.
@@ -125,11 +128,15 @@ impl ManagerIface {
         self.daemon.touch();
         auth::authorize(&self.daemon.conn, &header, ACTION_MODIFY).await?;
         let path = port_argument(port)?;
-        ports::set_modem_link(&self.daemon.config.modem_link, path, &self.daemon.config.roots)
-            .map_err(|e| match e {
-                ports::ModemLinkError::Device(..) => Error::InvalidArgument(e.to_string()),
-                other => Error::Failed(other.to_string()),
-            })?;
+        ports::set_modem_link(
+            &self.daemon.config.modem_link,
+            path,
+            &self.daemon.config.roots,
+        )
+        .map_err(|e| match e {
+            ports::ModemLinkError::Device(..) => Error::InvalidArgument(e.to_string()),
+            other => Error::Failed(other.to_string()),
+        })?;
         // The signals are a courtesy; the change itself is done.
         let _ = self.modem_link_changed(&emitter).await;
         let _ = self.serial_ports_changed(&emitter).await;

@@ -264,10 +264,7 @@ pub async fn run(config: ServiceConfig) -> Result<(), ServiceError> {
         .await
         .map_err(objects)?;
     server
-        .at(
-            dbus::ROOT_PATH,
-            manager::ManagerIface::new(daemon.clone()),
-        )
+        .at(dbus::ROOT_PATH, manager::ManagerIface::new(daemon.clone()))
         .await
         .map_err(objects)?;
     let ids: Vec<ProfileId> = {
@@ -333,7 +330,8 @@ async fn stop_all(daemon: &Arc<Daemon>) {
             let _ = l.commands.send(Command::Disconnect);
         }
     }
-    let deadline = tokio::time::Instant::now() + daemon.config.terminate_grace + Duration::from_secs(5);
+    let deadline =
+        tokio::time::Instant::now() + daemon.config.terminate_grace + Duration::from_secs(5);
     while tokio::time::Instant::now() < deadline {
         if daemon.state.lock().await.active_count() == 0 {
             return;
