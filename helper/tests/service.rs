@@ -6,10 +6,8 @@
 //! and links are in `service_links.rs`. Needs root.
 
 #[path = "support/e2e.rs"]
-#[allow(dead_code)]
 mod e2e;
 #[path = "support/system_bus.rs"]
-#[allow(dead_code)]
 mod system_bus;
 
 use std::collections::{BTreeMap, HashMap};
@@ -523,15 +521,15 @@ fn kill_9_during_1000_saves_loses_nothing() {
         old.wait_exit(Duration::from_secs(10));
         kills += 1;
         // Every file: the confirmed version or the one after it.
-        for i in 0..PROFILES {
+        for (i, last) in last.iter_mut().enumerate() {
             let file = dir.join(&format!("etc/profiles/profile_{i}.ron"));
             let text = std::fs::read_to_string(&file)
                 .unwrap_or_else(|e| panic!("profile {i} lost after kill {kills}: {e}"));
             let p = Profile::from_ron(&text)
                 .unwrap_or_else(|e| panic!("profile {i} torn after kill {kills}: {e}"));
-            let n = last[i];
+            let n = *last;
             if p == version(i, n + 1) {
-                last[i] = n + 1;
+                *last = n + 1;
             } else {
                 assert_eq!(p, version(i, n), "profile {i} after kill {kills}");
             }
