@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use dialtone_api::dbus::{ManagerProxy, ProfileProxy, BUS_NAME};
+use dialtone_api::dbus::{LinkProxy, ManagerProxy, ProfileProxy, BUS_NAME};
 use dialtone_api::profile::Profile;
 use dialtone_api::settings::{to_settings, Settings};
 use e2e::{Proc, TempDir, DIALTONED};
@@ -50,10 +50,23 @@ fn snapshot(dir: &Path) -> BTreeMap<PathBuf, (Vec<u8>, u32)> {
 
 /// The daemon with every path in `dir`, on `bus`.
 fn start_daemon(bus: &SystemBus, dir: &TempDir, extra: &[&str]) -> Proc {
+    start_daemon_in(None, bus, dir, extra)
+}
+
+/// The daemon, in network namespace `ns` if given.
+fn start_daemon_in(
+    ns: Option<&e2e::Netns>,
+    bus: &SystemBus,
+    dir: &TempDir,
+    extra: &[&str],
+) -> Proc {
     for d in ["etc", "state", "lock"] {
         std::fs::create_dir_all(dir.join(d)).unwrap();
     }
-    let mut cmd = std::process::Command::new(DIALTONED);
+    let mut cmd = match ns {
+        Some(ns) => ns.command(DIALTONED),
+        None => std::process::Command::new(DIALTONED),
+    };
     cmd.arg("service")
         .arg("--bus-address")
         .arg(bus.address())
@@ -594,4 +607,256 @@ fn activated_on_first_call_and_gone_when_idle() {
             std::thread::sleep(Duration::from_millis(200));
         }
     }
+}
+
+/// The simulated modem and ISP in `ns`: its pty path (a profile's device
+/// must be under /dev, so the pty itself rather than the link).
+fn sim(
+    ns: &e2e::Netns,
+    dir: &TempDir,
+    name: &str,
+    local: &str,
+    remote: &str,
+    dns: &str,
+) -> (Proc, String) {
+    let args = [
+        "--isp",
+        "internal",
+        "--auth",
+        "chap",
+        "--user",
+        "alice",
+        "--password",
+        "open sesame",
+        "--local",
+        local,
+        "--remote",
+        remote,
+        "--dns",
+        dns,
+        "--dial-delay-ms",
+        "200",
+    ];
+    let p = e2e::start_sim(ns, &dir.join(name), &args);
+    let out = p.output();
+    let ready = out
+        .lines()
+        .find(|l| l.starts_with("ready"))
+        .unwrap_or_default();
+    let pty = ready
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_else(|| panic!("no pty in {ready:?}"))
+        .to_string();
+    (p, pty)
+}
+
+/// A dialing profile for the simulated modem on `pty`.
+fn dial_profile(name: &str, pty: &str, default_route: bool) -> Profile {
+    let text = format!(
+        r#"Profile(
+    version: 1,
+    name: {name:?},
+    line: (device: {pty:?}, speed: 115200, flow_control: None, carrier: Modem),
+    modem: Some((init: ["ATZ"], numbers: ["5551234"], command_timeout: 5, connect_timeout: 20)),
+    user: "alice",
+    ppp: (auth: (methods: [ChapMd5])),
+    network: (default_route: {default_route}, peer_dns: true),
+)"#
+    );
+    Profile::from_ron(&text).unwrap()
+}
+
+/// Polls a link's State until it is `want` (or fails with its reason).
+async fn wait_state(link: &LinkProxy<'_>, want: &str, timeout: Duration) {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let state = link.state().await.unwrap();
+        if state == want {
+            return;
+        }
+        if state == "disconnected" || std::time::Instant::now() > deadline {
+            let reason = link.state_reason().await.unwrap();
+            panic!("wanted {want}, the link is {state}: {reason:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn add_with_password(
+    manager: &ManagerProxy<'_>,
+    conn: &zbus::Connection,
+    p: &Profile,
+) -> zbus::OwnedObjectPath {
+    let path = manager.add_profile(to_settings(p)).await.unwrap();
+    let prof = ProfileProxy::builder(conn)
+        .path(path.clone())
+        .build()
+        .await
+        .unwrap();
+    prof.set_secrets(HashMap::from([(
+        "password".to_string(),
+        "open sesame".to_string(),
+    )]))
+    .await
+    .unwrap();
+    path
+}
+
+fn ping(ns: &e2e::Netns, addr: &str) -> bool {
+    ns.command("ping")
+        .args(["-c", "1", "-W", "3", addr])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+/// Two profiles up at once through two simulated modems, each with its
+/// interface, addresses and DNS; both hang up cleanly.
+#[test]
+fn two_links_at_once() {
+    system_bus::require_root();
+    let bus = SystemBus::start();
+    let dir = TempDir::new();
+    let client = e2e::Netns::new("cli");
+    let isp1 = e2e::Netns::new("isp");
+    let isp2 = e2e::Netns::new("isp");
+    std::fs::write(dir.join("resolv.conf"), "nameserver 192.0.2.1\n").unwrap();
+    let (_s1, pty1) = sim(&isp1, &dir, "modem1", "10.0.0.1", "10.0.0.2", "10.0.0.53");
+    let (_s2, pty2) = sim(&isp2, &dir, "modem2", "10.0.1.1", "10.0.1.2", "10.0.1.53");
+    let _d = start_daemon_in(Some(&client), &bus, &dir, &[]);
+    runtime().block_on(async {
+        let conn = connect(&bus).await;
+        let manager = ManagerProxy::new(&conn).await.unwrap();
+        let mut links = Vec::new();
+        for (name, pty, route) in [("First ISP", &pty1, true), ("Second ISP", &pty2, false)] {
+            let path = add_with_password(&manager, &conn, &dial_profile(name, pty, route)).await;
+            let prof = ProfileProxy::builder(&conn)
+                .path(path)
+                .build()
+                .await
+                .unwrap();
+            let lp = prof.connect().await.unwrap();
+            // Connecting again answers with the same link.
+            assert_eq!(prof.connect().await.unwrap(), lp);
+            links.push(LinkProxy::builder(&conn).path(lp).build().await.unwrap());
+        }
+        for link in &links {
+            wait_state(link, "connected", Duration::from_secs(40)).await;
+        }
+        assert_eq!(manager.active_links().await.unwrap(), 2);
+        assert_eq!(
+            links[0].ipv4().await.unwrap(),
+            ("10.0.0.2".into(), "10.0.0.1".into())
+        );
+        assert_eq!(
+            links[1].ipv4().await.unwrap(),
+            ("10.0.1.2".into(), "10.0.1.1".into())
+        );
+        assert_ne!(
+            links[0].interface().await.unwrap(),
+            links[1].interface().await.unwrap()
+        );
+        assert!(links[0].default_route().await.unwrap());
+        assert!(!links[1].default_route().await.unwrap());
+        assert_eq!(links[0].authentication().await.unwrap(), "CHAP-MD5");
+        assert_eq!(links[0].connect_speed().await.unwrap(), 57600);
+        assert!(links[0].connected_since().await.unwrap() > 0);
+        let resolv = std::fs::read_to_string(dir.join("resolv.conf")).unwrap();
+        assert!(
+            resolv.contains("10.0.0.53") && resolv.contains("10.0.1.53"),
+            "{resolv}"
+        );
+        assert!(ping(&client, "10.0.0.1"), "no ping through the first link");
+        assert!(ping(&client, "10.0.1.1"), "no ping through the second link");
+        // Statistics move about once a second.
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        let stats = links[0].statistics().await.unwrap();
+        assert!(
+            stats["rx-bytes"] > 0 && stats["tx-packets"] > 0,
+            "{stats:?}"
+        );
+        let transcript = links[0].get_transcript().await.unwrap();
+        assert!(
+            transcript.iter().any(|t| t.text.contains("ATDT5551234")),
+            "{transcript:?}"
+        );
+        assert!(!transcript.iter().any(|t| t.text.contains("open sesame")));
+
+        for link in &links {
+            link.disconnect().await.unwrap();
+        }
+        for link in &links {
+            wait_state(link, "disconnected", Duration::from_secs(30)).await;
+        }
+        for link in &links {
+            assert_eq!(link.state_reason().await.unwrap().code, "user");
+        }
+        assert_eq!(manager.active_links().await.unwrap(), 0);
+    });
+    assert_eq!(
+        std::fs::read_to_string(dir.join("resolv.conf")).unwrap(),
+        "nameserver 192.0.2.1\n"
+    );
+    assert!(client.dtn_links().is_empty(), "{:?}", client.dtn_links());
+}
+
+/// kill -9 of the daemon with a link up: the next daemon restores the
+/// resolv.conf and removes the dead daemon's lock; the kernel took the
+/// interface away.
+#[test]
+fn a_restarted_daemon_cleans_up_after_a_crash() {
+    system_bus::require_root();
+    let bus = SystemBus::start();
+    let dir = TempDir::new();
+    let client = e2e::Netns::new("cli");
+    let isp = e2e::Netns::new("isp");
+    client.add_lan_default_route();
+    let routes_before = client.routes();
+    std::fs::write(dir.join("resolv.conf"), "nameserver 192.0.2.1\n").unwrap();
+    let (_s, pty) = sim(&isp, &dir, "modem", "10.0.0.1", "10.0.0.2", "10.0.0.53");
+    let mut d = start_daemon_in(Some(&client), &bus, &dir, &[]);
+    let mut p = dial_profile("Crash ISP", &pty, true);
+    p.network.replace_default_route = true;
+    runtime().block_on(async {
+        let conn = connect(&bus).await;
+        let manager = ManagerProxy::new(&conn).await.unwrap();
+        let path = add_with_password(&manager, &conn, &p).await;
+        let prof = ProfileProxy::builder(&conn)
+            .path(path)
+            .build()
+            .await
+            .unwrap();
+        let lp = prof.connect().await.unwrap();
+        let link = LinkProxy::builder(&conn).path(lp).build().await.unwrap();
+        wait_state(&link, "connected", Duration::from_secs(40)).await;
+    });
+    assert_ne!(
+        std::fs::read_to_string(dir.join("resolv.conf")).unwrap(),
+        "nameserver 192.0.2.1\n"
+    );
+    let locks: Vec<_> = std::fs::read_dir(dir.join("lock")).unwrap().collect();
+    assert_eq!(locks.len(), 1);
+    d.signal(libc::SIGKILL);
+    d.wait_exit(Duration::from_secs(10));
+    // The kernel removes the TUN device with the process.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !client.dtn_links().is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(client.dtn_links().is_empty());
+    let mut d2 = start_daemon_in(Some(&client), &bus, &dir, &[]);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("resolv.conf")).unwrap(),
+        "nameserver 192.0.2.1\n"
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.join("lock")).unwrap().count(),
+        0,
+        "{}",
+        d2.output()
+    );
+    assert_eq!(client.routes(), routes_before, "{}", d2.output());
+    d2.signal(libc::SIGTERM);
+    d2.wait_exit(Duration::from_secs(20));
 }

@@ -20,8 +20,8 @@ use super::profile::{self, Change};
 use super::{auth, store_error, Daemon, LinkEntry};
 use crate::policy::{Ending, StopReason};
 use crate::runtime::{
-    auth_name, Command, Failure, Progress, Session, SessionEnd, SessionEvent, SessionOptions,
-    Statistics, TranscriptSource,
+    Command, Failure, Progress, Session, SessionEnd, SessionEvent, SessionOptions, Statistics,
+    TranscriptSource,
 };
 use crate::store::ProfileId;
 
@@ -457,7 +457,7 @@ async fn apply(daemon: &Arc<Daemon>, iref: &InterfaceRef<LinkIface>, n: u32, ev:
                     link.dns = c.dns.iter().map(ToString::to_string).collect();
                     link.default_route = c.default_route;
                     link.mtu = u32::from(c.mtu);
-                    link.authentication = c.auth.map(auth_name).unwrap_or_default().to_string();
+                    link.authentication = c.auth.map(|m| m.to_string()).unwrap_or_default();
                     if let Some(speed) = c.speed {
                         link.connect_speed = speed;
                         changed.push(Prop::Speed);
