@@ -500,11 +500,11 @@ fn kill_9_during_1000_saves_loses_nothing() {
         rng
     };
     while saves < SAVES {
-        // Kill after a random number of saves, sent back to back so the
-        // kill lands in the middle of one.
-        let burst = 20 + (next() % 60) as u32;
+        // Saves back to back until the kill, which lands at a random
+        // moment, so in the middle of one.
+        let burst = 400;
         let pid = daemon.as_ref().unwrap().child.id();
-        let delay_ms = 5 + next() % 60;
+        let delay_ms = 30 + next() % 170;
         let killer = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(delay_ms));
             // SAFETY: kill on a child's pid.
