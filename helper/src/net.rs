@@ -26,17 +26,26 @@
 //!   `IFA_F_NODAD`: `fe80::<local id>/64`, or, when the peer's identifier is
 //!   known, `fe80::<local id> peer fe80::<peer id>/128` (as pppd does).
 //! * Default routes are IPv4 and live in the main table; see
-//!   [`Netlink::add_default_route`] for how existing ones are treated.
+//!   [`Netlink::add_default_route`] for how existing ones are treated, and
+//!   [`RouteJournal`] for how replaced ones survive a crash of the helper.
 
+use std::collections::HashSet;
 use std::fmt;
-use std::io::{self, IoSlice};
+use std::fs;
+use std::io::{self, IoSlice, Write};
 use std::net::{IpAddr, Ipv4Addr};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures::TryStreamExt;
+use rtnetlink::packet_core::{Emitable, Parseable};
 use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags, AddressMessage};
 use rtnetlink::packet_route::link::{
     AfSpecInet6, AfSpecUnspec, In6AddrGenMode, LinkAttribute, LinkFlags, LinkMessage,
 };
+#[cfg(test)]
+use rtnetlink::packet_route::route::RouteNextHop;
 use rtnetlink::packet_route::route::{
     RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteNextHopFlags,
     RouteProtocol, RouteScope, RouteType,
@@ -127,6 +136,46 @@ pub enum NetError {
     /// The request itself is not valid.
     #[error("invalid network configuration: {0}")]
     Invalid(String),
+    /// The [`RouteJournal`] could not be read or written.
+    #[error("{what} {}: {source}", path.display())]
+    Journal {
+        /// What was being done, e.g. "cannot write the route journal entry".
+        what: String,
+        /// The file or directory.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// [`RouteJournal::recover`] left entries in place that a person should
+    /// look at (damaged files, routes the kernel refused); the others were
+    /// handled.
+    #[error("{}", recovery_summary(dir, *restored, problems))]
+    Recovery {
+        /// The journal directory.
+        dir: PathBuf,
+        /// How many default routes were put back all the same.
+        restored: usize,
+        /// One line per entry left in place: its file name and why.
+        problems: Vec<String>,
+    },
+}
+
+fn recovery_summary(dir: &Path, restored: usize, problems: &[String]) -> String {
+    let left = match problems.len() {
+        1 => "1 entry was left in place".to_string(),
+        n => format!("{n} entries were left in place"),
+    };
+    let put_back = match restored {
+        0 => String::new(),
+        1 => "put back 1 default route, but ".to_string(),
+        n => format!("put back {n} default routes, but "),
+    };
+    format!(
+        "route journal {}: {put_back}{left}: {}",
+        dir.display(),
+        problems.join("; ")
+    )
 }
 
 impl NetError {
@@ -135,7 +184,9 @@ impl NetError {
     pub fn errno(&self) -> Option<i32> {
         match self {
             NetError::Netlink { source, .. } => errno_of(source),
-            NetError::Tun { source, .. } | NetError::Socket(source) => source.raw_os_error(),
+            NetError::Tun { source, .. }
+            | NetError::Socket(source)
+            | NetError::Journal { source, .. } => source.raw_os_error(),
             _ => None,
         }
     }
@@ -658,6 +709,20 @@ impl fmt::Display for DefaultRoute {
 }
 
 impl DefaultRoute {
+    /// The indices of the interfaces the route goes through (`dev`, and
+    /// those of its next hops).
+    fn interfaces(&self) -> impl Iterator<Item = u32> + '_ {
+        self.message.attributes.iter().flat_map(|a| {
+            let (one, hops) = match a {
+                RouteAttribute::Oif(i) => (Some(*i), &[][..]),
+                RouteAttribute::MultiPath(hops) => (None, &hops[..]),
+                _ => (None, &[][..]),
+            };
+            one.into_iter()
+                .chain(hops.iter().map(|h| h.interface_index))
+        })
+    }
+
     fn from_message(msg: RouteMessage) -> Option<DefaultRoute> {
         let h = &msg.header;
         if h.address_family != AddressFamily::Inet
@@ -725,13 +790,16 @@ fn sanitize(mut msg: RouteMessage) -> RouteMessage {
 /// Call [`RouteGuard::restore`] when the link goes down. Dropping the guard
 /// without it leaves the routing table as it is (netlink requests are
 /// asynchronous, so nothing can be done in `Drop`); our route disappears by
-/// itself with the interface, but replaced routes would stay removed.
+/// itself with the interface, but replaced routes would stay removed —
+/// unless they were journaled (see [`RouteJournal`]), in which case
+/// [`RouteJournal::recover`] puts them back later.
 #[must_use = "call restore() to put the replaced default routes back"]
 pub struct RouteGuard {
     handle: rtnetlink::Handle,
     ours: RouteMessage,
     index: u32,
     replaced: Vec<DefaultRoute>,
+    entry: Option<PathBuf>,
 }
 
 impl fmt::Debug for RouteGuard {
@@ -739,6 +807,7 @@ impl fmt::Debug for RouteGuard {
         f.debug_struct("RouteGuard")
             .field("index", &self.index)
             .field("replaced", &self.replaced)
+            .field("entry", &self.entry)
             .finish()
     }
 }
@@ -750,9 +819,18 @@ impl RouteGuard {
         &self.replaced
     }
 
+    /// The [`RouteJournal`] entry that lists the replaced routes, if they
+    /// were journaled (none when nothing was replaced).
+    pub fn journal_entry(&self) -> Option<&Path> {
+        self.entry.as_deref()
+    }
+
     /// Deletes our default route (it is not an error if it is already gone,
     /// e.g. with the interface) and adds back the routes it replaced,
     /// exactly as they were. Tries every route; returns the first error.
+    /// Once the replaced routes are back, the journal entry (if any) is
+    /// removed; if one of them could not be put back, the entry stays for
+    /// [`RouteJournal::recover`].
     pub async fn restore(self) -> Result<(), NetError> {
         let mut first_err = None;
         if let Err(e) = self.handle.route().del(self.ours.clone()).execute().await {
@@ -763,12 +841,35 @@ impl RouteGuard {
                 ))(e));
             }
         }
-        if let Err(e) = put_back(&self.handle, &self.replaced).await {
-            first_err.get_or_insert(e);
+        match put_back(&self.handle, &self.replaced).await {
+            Ok(()) => {
+                if let Some(entry) = self.entry {
+                    if let Err(e) = remove_entry(entry).await {
+                        first_err.get_or_insert(e);
+                    }
+                }
+            }
+            Err(e) => {
+                first_err.get_or_insert(e);
+            }
         }
         match first_err {
             Some(e) => Err(e),
             None => Ok(()),
+        }
+    }
+}
+
+/// Puts back the routes a failed [`Netlink::add_default_route_journaled`]
+/// had deleted, and drops its journal entry once they are back.
+async fn undo_replace(
+    handle: &rtnetlink::Handle,
+    replaced: &[DefaultRoute],
+    entry: Option<PathBuf>,
+) {
+    if put_back(handle, replaced).await.is_ok() {
+        if let Some(entry) = entry {
+            let _ = remove_entry(entry).await;
         }
     }
 }
@@ -787,6 +888,616 @@ async fn put_back(handle: &rtnetlink::Handle, routes: &[DefaultRoute]) -> Result
         Some(e) => Err(e),
         None => Ok(()),
     }
+}
+
+/// The subdirectory of the state directory that holds the route journal.
+const JOURNAL_DIR: &str = "routes";
+/// Entries are `replaced-<pid>-<n>.routes`.
+const ENTRY_PREFIX: &str = "replaced-";
+/// The suffix of an entry.
+const ENTRY_SUFFIX: &str = ".routes";
+/// The suffix of an entry being written (`replaced-<pid>-<n>.routes.tmp`).
+const TMP_SUFFIX: &str = ".tmp";
+/// The first line of an entry, with [`JOURNAL_VERSION`].
+const JOURNAL_MAGIC: &str = "dialtone-route-journal";
+/// The version of the entry format.
+const JOURNAL_VERSION: u32 = 1;
+/// Entries larger than this are not read (they are not ours).
+const ENTRY_MAX_BYTES: u64 = 1 << 20;
+/// Numbers the entries of this process.
+static NEXT_ENTRY: AtomicU64 = AtomicU64::new(0);
+
+/// A journal of the default routes that
+/// [`Netlink::add_default_route_journaled`] replaced, so that they can be
+/// put back if the process that replaced them dies (killed, crashed)
+/// before [`RouteGuard::restore`].
+///
+/// The journal is the directory `<state_dir>/routes/` (mode 0700), with
+/// one file (mode 0600) per [`RouteGuard`] that replaced routes,
+/// `replaced-<pid>-<n>.routes`. It is written atomically (a temporary
+/// file, fsynced, renamed, and the directory fsynced) *before* the routes
+/// are deleted, and removed once they are back. An entry is a small
+/// versioned text file:
+///
+/// ```text
+/// # ... (what this file is)
+/// dialtone-route-journal 1
+/// boot 0b1d7c2e-3f6a-4a8e-9d55-6c0f1e2d3a4b
+/// pid 4242 1834567
+/// interface 7
+/// # default via 192.168.1.1 dev #2 metric 100 table 254 proto 16 scope 0
+/// route 0200000010fe0301...
+/// end
+/// ```
+///
+/// Each `route` line is a replaced route's netlink message (the
+/// `RTM_NEWROUTE` body as the kernel reported it, less its kernel-only
+/// state) in hex, so that it comes back exactly; the comment above it says
+/// the same for people. `boot` (the kernel's boot id), and `pid` (the
+/// writer's process id and start time) tell [`RouteJournal::recover`]
+/// whether the entry belongs to a process that still runs, and `interface`
+/// is the index of the interface whose default route took their place.
+///
+/// Routes are journaled and recovered in the network namespace of the
+/// calling thread: use one state directory per network namespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteJournal {
+    dir: PathBuf,
+}
+
+impl RouteJournal {
+    /// The journal of the state directory `state_dir` (e.g.
+    /// `/var/lib/dialtone`), in its subdirectory `routes`. Nothing is
+    /// created until an entry is written.
+    pub fn new(state_dir: &Path) -> RouteJournal {
+        RouteJournal {
+            dir: state_dir.join(JOURNAL_DIR),
+        }
+    }
+
+    /// The journal's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The entries now in the journal, sorted by name (none when the
+    /// directory does not exist). Entries being written are not listed.
+    pub fn entries(&self) -> Result<Vec<PathBuf>, NetError> {
+        let mut found = Vec::new();
+        let list = match fs::read_dir(&self.dir) {
+            Ok(list) => list,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(found),
+            Err(source) => return Err(self.dir_error(source)),
+        };
+        for item in list {
+            let item = item.map_err(|source| self.dir_error(source))?;
+            if let Some(name) = item.file_name().to_str() {
+                if is_entry_name(name) {
+                    found.push(item.path());
+                }
+            }
+        }
+        found.sort();
+        Ok(found)
+    }
+
+    /// Puts back the default routes of the entries left behind by
+    /// processes that died before restoring them, in the network namespace
+    /// of the calling thread (on a netlink connection of its own, opened
+    /// only when there is something to put back). Call it once at
+    /// start-up, before this process replaces any default route.
+    ///
+    /// For every entry: each route is added again, and the entry is
+    /// removed. A route that exists again is left as it is, and one whose
+    /// interface is gone is dropped (it would have gone with it); neither
+    /// is counted. Entries are left alone when they belong to another
+    /// process that still runs (its links are up, it restores them
+    /// itself), and removed without touching the routes when they were
+    /// written before the system last booted (the routing table they
+    /// describe is gone, and interface indices change from boot to boot).
+    /// Stale temporary files are removed.
+    ///
+    /// Returns how many routes were put back. An entry that is damaged, or
+    /// whose routes the kernel refuses, is left in place for a person to
+    /// look at and the others are handled all the same; they are reported
+    /// together as [`NetError::Recovery`] (which also counts the routes
+    /// put back).
+    pub async fn recover(&self) -> Result<usize, NetError> {
+        let dir = self.dir.clone();
+        let scan = blocking(&self.dir, "cannot read the route journal", move || {
+            scan_journal(&dir)
+        })
+        .await?;
+        let mut problems = scan.problems;
+        let mut restored = 0;
+        let mut netlink: Option<(Netlink, HashSet<u32>)> = None;
+        for (path, parsed) in scan.entries {
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let entry = match parsed {
+                Ok(entry) => entry,
+                Err(why) => {
+                    problems.push(format!(
+                        "{name} is damaged ({why}); it was left for a person to look at"
+                    ));
+                    continue;
+                }
+            };
+            match entry.owner.fate() {
+                Fate::Running => continue,
+                Fate::OtherBoot => {
+                    if let Err(e) = remove_entry(path).await {
+                        problems.push(format!("{name}: {e}"));
+                    }
+                    continue;
+                }
+                Fate::Recover => {}
+            }
+            let (link, interfaces) = match &netlink {
+                Some(open) => open,
+                None => {
+                    let link = Netlink::new().await?;
+                    let interfaces = link.link_indices().await?;
+                    netlink.insert((link, interfaces))
+                }
+            };
+            let mut failed = None;
+            for route in &entry.routes {
+                if !route.interfaces().all(|i| interfaces.contains(&i)) {
+                    // Its interface is gone (say, the TUN of another link
+                    // that replaced it), and the route would have gone
+                    // with it.
+                    continue;
+                }
+                match link
+                    .handle
+                    .route()
+                    .add(route.message.clone())
+                    .execute()
+                    .await
+                {
+                    Ok(()) => restored += 1,
+                    Err(e) if matches!(errno_of(&e), Some(libc::EEXIST) | Some(libc::ENODEV)) => {}
+                    Err(e) => {
+                        failed.get_or_insert(nl(format!("restoring the default route {route}"))(e));
+                    }
+                }
+            }
+            match failed {
+                Some(e) => problems.push(format!("{name}: {e}; the entry was left in place")),
+                None => {
+                    if let Err(e) = remove_entry(path).await {
+                        problems.push(format!("{name}: {e}"));
+                    }
+                }
+            }
+        }
+        if problems.is_empty() {
+            Ok(restored)
+        } else {
+            Err(NetError::Recovery {
+                dir: self.dir.clone(),
+                restored,
+                problems,
+            })
+        }
+    }
+
+    /// Writes a new entry listing `routes`, about to be replaced by a
+    /// default route through interface `index`; returns its path.
+    async fn record(&self, index: u32, routes: &[DefaultRoute]) -> Result<PathBuf, NetError> {
+        let dir = self.dir.clone();
+        let routes = routes.to_vec();
+        blocking(&self.dir, "cannot write the route journal", move || {
+            create_journal_dir(&dir)?;
+            let path = new_entry_path(&dir);
+            write_entry(&path, index, routes)?;
+            Ok(path)
+        })
+        .await
+    }
+
+    /// Writes the entry `path` again, with `routes`.
+    async fn write(
+        &self,
+        path: PathBuf,
+        index: u32,
+        routes: &[DefaultRoute],
+    ) -> Result<(), NetError> {
+        let routes = routes.to_vec();
+        blocking(&self.dir, "cannot write the route journal", move || {
+            write_entry(&path, index, routes)
+        })
+        .await
+    }
+
+    fn dir_error(&self, source: io::Error) -> NetError {
+        NetError::Journal {
+            what: "cannot read the route journal".into(),
+            path: self.dir.clone(),
+            source,
+        }
+    }
+}
+
+/// Runs blocking file work off the async threads.
+async fn blocking<T: Send + 'static>(
+    path: &Path,
+    what: &str,
+    work: impl FnOnce() -> Result<T, NetError> + Send + 'static,
+) -> Result<T, NetError> {
+    tokio::task::spawn_blocking(work).await.unwrap_or_else(|e| {
+        Err(NetError::Journal {
+            what: what.into(),
+            path: path.to_path_buf(),
+            source: io::Error::other(e.to_string()),
+        })
+    })
+}
+
+fn journal_error(what: &str, path: &Path) -> impl FnOnce(io::Error) -> NetError {
+    let what = what.to_string();
+    let path = path.to_path_buf();
+    move |source| NetError::Journal { what, path, source }
+}
+
+fn is_entry_name(name: &str) -> bool {
+    name.starts_with(ENTRY_PREFIX) && name.ends_with(ENTRY_SUFFIX)
+}
+
+/// The process id in the name of an entry (or of its temporary file).
+fn pid_of_entry_name(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix(ENTRY_PREFIX)?;
+    rest.split('-').next()?.parse().ok()
+}
+
+fn create_journal_dir(dir: &Path) -> Result<(), NetError> {
+    let mk = |d: &Path, mode: u32| {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(mode)
+            .create(d)
+            .map_err(journal_error("cannot create the route journal", d))
+    };
+    // The state directory as others in it are made; the journal private.
+    if let Some(parent) = dir.parent() {
+        fs::create_dir_all(parent)
+            .map_err(journal_error("cannot create the state directory", parent))?;
+    }
+    mk(dir, 0o700)
+}
+
+/// A name for a new entry that no file has yet (one left behind by a dead
+/// process with the same id is not overwritten).
+fn new_entry_path(dir: &Path) -> PathBuf {
+    let pid = std::process::id();
+    loop {
+        let n = NEXT_ENTRY.fetch_add(1, Ordering::Relaxed);
+        let path = dir.join(format!("{ENTRY_PREFIX}{pid}-{n}{ENTRY_SUFFIX}"));
+        let mut tmp = path.clone().into_os_string();
+        tmp.push(TMP_SUFFIX);
+        if !path.exists() && !Path::new(&tmp).exists() {
+            return path;
+        }
+    }
+}
+
+/// Writes the entry `path` atomically and durably, mode 0600.
+fn write_entry(path: &Path, index: u32, routes: Vec<DefaultRoute>) -> Result<(), NetError> {
+    let entry = Entry {
+        owner: Owner::current(),
+        index,
+        routes,
+    };
+    let text = entry.render();
+    let mut tmp = path.to_path_buf().into_os_string();
+    tmp.push(TMP_SUFFIX);
+    let tmp = PathBuf::from(tmp);
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let result = (|| {
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)?;
+        fs::File::open(dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result.map_err(journal_error("cannot write the route journal entry", path))
+}
+
+/// Removes a journal entry, durably; one already gone is fine.
+async fn remove_entry(path: PathBuf) -> Result<(), NetError> {
+    let p = path.clone();
+    blocking(&path, "cannot remove the route journal entry", move || {
+        match fs::remove_file(&p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => {
+                return Err(journal_error("cannot remove the route journal entry", &p)(
+                    e,
+                ))
+            }
+        }
+        if let Some(dir) = p.parent() {
+            // Make the removal durable; not all filesystems allow it.
+            if let Ok(d) = fs::File::open(dir) {
+                let _ = d.sync_all();
+            }
+        }
+        Ok(())
+    })
+    .await
+}
+
+/// What [`scan_journal`] found.
+struct Scan {
+    /// The entries, sorted by path, parsed or with what is wrong.
+    entries: Vec<(PathBuf, Result<Entry, String>)>,
+    /// Files that could not be read or removed.
+    problems: Vec<String>,
+}
+
+/// Reads the journal's entries and removes stale temporary files (those of
+/// processes that no longer run).
+fn scan_journal(dir: &Path) -> Result<Scan, NetError> {
+    let mut scan = Scan {
+        entries: Vec::new(),
+        problems: Vec::new(),
+    };
+    let list = match fs::read_dir(dir) {
+        Ok(list) => list,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(scan),
+        Err(e) => return Err(journal_error("cannot read the route journal", dir)(e)),
+    };
+    for item in list {
+        let item = item.map_err(journal_error("cannot read the route journal", dir))?;
+        let Some(name) = item.file_name().to_str().map(str::to_owned) else {
+            continue;
+        };
+        let path = item.path();
+        if let Some(stem) = name.strip_suffix(TMP_SUFFIX) {
+            if !is_entry_name(stem) {
+                continue;
+            }
+            let writing = pid_of_entry_name(stem).is_some_and(|pid| running_since(pid).is_some());
+            if !writing {
+                if let Err(e) = fs::remove_file(&path) {
+                    if e.kind() != io::ErrorKind::NotFound {
+                        scan.problems.push(format!(
+                            "cannot remove the stale temporary file {name}: {e}"
+                        ));
+                    }
+                }
+            }
+        } else if is_entry_name(&name) {
+            match read_entry_text(&path) {
+                Ok(text) => scan.entries.push((path, Entry::parse(&text))),
+                Err(e) => scan.problems.push(format!("cannot read {name}: {e}")),
+            }
+        }
+    }
+    scan.entries.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(scan)
+}
+
+/// An entry's text; `InvalidData` if it is too large or not UTF-8.
+fn read_entry_text(path: &Path) -> io::Result<String> {
+    let f = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)?;
+    if f.metadata()?.len() > ENTRY_MAX_BYTES {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "larger than a route journal entry can be",
+        ));
+    }
+    io::read_to_string(f)
+}
+
+/// The process that wrote an entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Owner {
+    /// The kernel's boot id then, if known.
+    boot: Option<String>,
+    /// Its process id.
+    pid: u32,
+    /// Its start time (clock ticks after boot), if known.
+    start: Option<u64>,
+}
+
+/// What [`RouteJournal::recover`] does with an entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fate {
+    /// Its process is gone: put the routes back.
+    Recover,
+    /// Its process still runs and restores the routes itself.
+    Running,
+    /// Written before the last boot: the routes are meaningless now.
+    OtherBoot,
+}
+
+impl Owner {
+    fn current() -> Owner {
+        let pid = std::process::id();
+        Owner {
+            boot: boot_id(),
+            pid,
+            start: running_since(pid),
+        }
+    }
+
+    fn fate(&self) -> Fate {
+        if let (Some(then), Some(now)) = (&self.boot, boot_id()) {
+            if *then != now {
+                return Fate::OtherBoot;
+            }
+        }
+        if self.pid == std::process::id() {
+            return Fate::Recover;
+        }
+        match (self.start, running_since(self.pid)) {
+            (_, None) => Fate::Recover,
+            (Some(then), Some(now)) if then != now => Fate::Recover,
+            _ => Fate::Running,
+        }
+    }
+}
+
+/// The kernel's boot id (a new one every boot), if readable.
+fn boot_id() -> Option<String> {
+    let id = fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+    let id = id.trim();
+    (!id.is_empty() && !id.contains(char::is_whitespace)).then(|| id.to_owned())
+}
+
+/// The start time (clock ticks after boot) of process `pid`, if it exists
+/// and is not a zombie.
+fn running_since(pid: u32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After the command name in parentheses (which may hold anything):
+    // field 3, the state, ... field 22, the start time.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?;
+    if matches!(state, "Z" | "X" | "x") {
+        return None;
+    }
+    fields.nth(18)?.parse().ok()
+}
+
+/// One journal entry: the routes replaced by a default route through
+/// interface `index`.
+#[derive(Debug, Clone)]
+struct Entry {
+    owner: Owner,
+    index: u32,
+    routes: Vec<DefaultRoute>,
+}
+
+impl Entry {
+    fn render(&self) -> String {
+        let mut text = String::from(
+            "# Default routes that dialtone replaced with its own. Should dialtone\n\
+             # stop without putting them back, it does so when it starts again.\n\
+             # Each route line is the route's netlink message (RTM_NEWROUTE) in hex.\n",
+        );
+        text.push_str(&format!("{JOURNAL_MAGIC} {JOURNAL_VERSION}\n"));
+        if let Some(boot) = &self.owner.boot {
+            text.push_str(&format!("boot {boot}\n"));
+        }
+        match self.owner.start {
+            Some(start) => text.push_str(&format!("pid {} {start}\n", self.owner.pid)),
+            None => text.push_str(&format!("pid {}\n", self.owner.pid)),
+        }
+        text.push_str(&format!("interface {}\n", self.index));
+        for route in &self.routes {
+            text.push_str(&format!(
+                "# {route}\nroute {}\n",
+                route_to_hex(&route.message)
+            ));
+        }
+        text.push_str("end\n");
+        text
+    }
+
+    fn parse(text: &str) -> Result<Entry, String> {
+        let mut lines = text
+            .lines()
+            .enumerate()
+            .map(|(i, l)| (i + 1, l.trim()))
+            .filter(|(_, l)| !l.is_empty() && !l.starts_with('#'));
+        let (_, first) = lines.next().ok_or("no content")?;
+        let version = first
+            .strip_prefix(JOURNAL_MAGIC)
+            .and_then(|v| v.strip_prefix(' '))
+            .ok_or("not a route journal entry")?;
+        match version.trim().parse::<u32>() {
+            Ok(JOURNAL_VERSION) => {}
+            Ok(v) => {
+                return Err(format!(
+                    "format version {v}; this dialtone reads version {JOURNAL_VERSION}"
+                ))
+            }
+            Err(_) => return Err(format!("bad format version {version:?}")),
+        }
+        let mut boot = None;
+        let mut owner = None;
+        let mut index = None;
+        let mut routes = Vec::new();
+        let mut ended = false;
+        for (n, line) in lines {
+            let bad = |what: &str| format!("line {n}: {what}");
+            if ended {
+                return Err(bad("text after the end line"));
+            }
+            let (key, value) = line.split_once(' ').unwrap_or((line, ""));
+            let value = value.trim();
+            match key {
+                "boot" if boot.is_none() && !value.is_empty() => boot = Some(value.to_owned()),
+                "pid" if owner.is_none() => {
+                    let mut words = value.split_whitespace();
+                    let pid = words.next().and_then(|w| w.parse::<u32>().ok());
+                    let start = words.next().map(str::parse::<u64>);
+                    owner = match (pid, start, words.next()) {
+                        (Some(pid), None, None) => Some((pid, None)),
+                        (Some(pid), Some(Ok(start)), None) => Some((pid, Some(start))),
+                        _ => return Err(bad("bad pid line")),
+                    };
+                }
+                "interface" if index.is_none() => {
+                    index = Some(value.parse::<u32>().map_err(|_| bad("bad interface"))?)
+                }
+                "route" => routes.push(route_from_hex(value).map_err(|e| bad(&e))?),
+                "end" if value.is_empty() => ended = true,
+                _ => return Err(bad(&format!("unexpected {key:?}"))),
+            }
+        }
+        if !ended {
+            return Err("incomplete (no end line)".into());
+        }
+        let (pid, start) = owner.ok_or("no pid line")?;
+        Ok(Entry {
+            owner: Owner { boot, pid, start },
+            index: index.ok_or("no interface line")?,
+            routes,
+        })
+    }
+}
+
+fn route_to_hex(msg: &RouteMessage) -> String {
+    let mut buf = vec![0; msg.buffer_len()];
+    msg.emit(&mut buf);
+    buf.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn route_from_hex(hex: &str) -> Result<DefaultRoute, String> {
+    let digit = |c: u8| (c as char).to_digit(16);
+    if hex.is_empty() || hex.len() % 2 != 0 {
+        return Err("bad hex".into());
+    }
+    let bytes = hex
+        .as_bytes()
+        .chunks(2)
+        .map(|pair| Some((digit(pair[0])? << 4 | digit(pair[1])?) as u8))
+        .collect::<Option<Vec<u8>>>()
+        .ok_or("bad hex")?;
+    // The parsers are written for the kernel's messages; a damaged file
+    // must not take the process down should one of them panic.
+    let msg = std::panic::catch_unwind(|| RouteMessage::parse(&bytes[..]))
+        .map_err(|_| "not a route message".to_string())?
+        .map_err(|e| format!("not a route message: {e}"))?;
+    DefaultRoute::from_message(msg).ok_or_else(|| "not an IPv4 default route".into())
 }
 
 /// A connection to the kernel's routing netlink (rtnetlink) in the network
@@ -936,6 +1647,10 @@ impl Netlink {
     ///   and adds them back. If adding ours fails, they are put back at
     ///   once. Default routes in other tables (policy routing, VPNs) are
     ///   never touched.
+    ///
+    /// The replaced routes are not journaled: if this process dies before
+    /// [`RouteGuard::restore`], they stay deleted. See
+    /// [`Netlink::add_default_route_journaled`].
     pub async fn add_default_route(
         &self,
         index: u32,
@@ -943,8 +1658,31 @@ impl Netlink {
         metric: u32,
         replace: bool,
     ) -> Result<RouteGuard, NetError> {
+        self.add_default_route_journaled(index, gateway_peer, metric, replace, None)
+            .await
+    }
+
+    /// As [`Netlink::add_default_route`]; with a `journal`, the default
+    /// routes about to be replaced are first written to a new entry of it
+    /// (durably, before any is deleted), so that
+    /// [`RouteJournal::recover`] can put them back if this process dies
+    /// before [`RouteGuard::restore`]. The entry is removed when they are
+    /// back ([`RouteGuard::restore`], or at once when adding ours fails).
+    /// Nothing is written when nothing is replaced.
+    ///
+    /// If the entry cannot be written this fails with
+    /// [`NetError::Journal`] and the routing table is left as it was.
+    pub async fn add_default_route_journaled(
+        &self,
+        index: u32,
+        gateway_peer: Option<Ipv4Addr>,
+        metric: u32,
+        replace: bool,
+        journal: Option<&RouteJournal>,
+    ) -> Result<RouteGuard, NetError> {
         let ours = our_default_route(index, gateway_peer, metric);
         let mut replaced = Vec::new();
+        let mut entry = None;
         if replace {
             let existing: Vec<DefaultRoute> = self
                 .default_routes()
@@ -954,7 +1692,10 @@ impl Netlink {
                     r.table == u32::from(RouteHeader::RT_TABLE_MAIN) && r.oif != Some(index)
                 })
                 .collect();
-            for route in existing {
+            if let (Some(journal), false) = (journal, existing.is_empty()) {
+                entry = Some(journal.record(index, &existing).await?);
+            }
+            for route in &existing {
                 match self
                     .handle
                     .route()
@@ -962,13 +1703,24 @@ impl Netlink {
                     .execute()
                     .await
                 {
-                    Ok(()) => replaced.push(route),
+                    Ok(()) => replaced.push(route.clone()),
                     Err(e) if errno_of(&e) == Some(libc::ESRCH) => {}
                     Err(e) => {
                         let err = nl(format!("deleting the default route {route}"))(e);
-                        let _ = put_back(&self.handle, &replaced).await;
+                        undo_replace(&self.handle, &replaced, entry).await;
                         return Err(err);
                     }
+                }
+            }
+            if let (Some(journal), Some(path)) = (journal, &entry) {
+                // Some went away by themselves in between: the entry lists
+                // only what we deleted. Should this fail, the entry still
+                // holds every route we deleted (and a few more).
+                if replaced.is_empty() {
+                    let _ = remove_entry(path.clone()).await;
+                    entry = None;
+                } else if replaced.len() != existing.len() {
+                    let _ = journal.write(path.clone(), index, &replaced).await;
                 }
             }
         }
@@ -979,7 +1731,7 @@ impl Netlink {
             None => format!("adding default route dev #{index} metric {metric}"),
         };
         if let Err(e) = self.handle.route().add(ours.clone()).execute().await {
-            let _ = put_back(&self.handle, &replaced).await;
+            undo_replace(&self.handle, &replaced, entry).await;
             if errno_of(&e) == Some(libc::EEXIST) {
                 let existing = self.default_routes().await.ok().and_then(|routes| {
                     routes.into_iter().find(|r| {
@@ -997,6 +1749,7 @@ impl Netlink {
             ours,
             index,
             replaced,
+            entry,
         })
     }
 
@@ -1035,6 +1788,20 @@ impl Netlink {
                 "removing address {local} from interface {index}"
             ))(e)),
         }
+    }
+
+    /// The indices of all interfaces.
+    async fn link_indices(&self) -> Result<HashSet<u32>, NetError> {
+        let mut stream = self.handle.link().get().execute();
+        let mut found = HashSet::new();
+        while let Some(msg) = stream
+            .try_next()
+            .await
+            .map_err(nl("listing the interfaces"))?
+        {
+            found.insert(msg.header.index);
+        }
+        Ok(found)
     }
 
     /// Deletes the interface `index` (e.g. a TUN left over by a crash).
@@ -1142,6 +1909,234 @@ mod tests {
             .attributes
             .iter()
             .any(|a| matches!(a, RouteAttribute::Expires(_))));
+    }
+
+    /// A route as a LAN's DHCP client would leave it: gateway, metric,
+    /// table attribute, protocol, onlink, preferred source.
+    fn lan_route() -> RouteMessage {
+        let mut msg = our_default_route(2, Some(Ipv4Addr::new(192, 168, 1, 1)), 100);
+        msg.header.protocol = RouteProtocol::Dhcp;
+        msg.header.flags = RouteFlags::Onlink;
+        msg.attributes.push(RouteAttribute::Table(254));
+        msg.attributes
+            .push(RouteAttribute::PrefSource(RouteAddress::Inet(
+                Ipv4Addr::new(192, 168, 1, 20),
+            )));
+        msg
+    }
+
+    fn multipath_route() -> RouteMessage {
+        let mut msg = our_default_route(2, None, 7);
+        msg.header.scope = RouteScope::Universe;
+        msg.attributes
+            .retain(|a| !matches!(a, RouteAttribute::Oif(_)));
+        let hops = [(2, [10, 0, 0, 1]), (3, [10, 0, 1, 1])]
+            .into_iter()
+            .map(|(index, gw)| {
+                let mut hop = RouteNextHop::default();
+                hop.interface_index = index;
+                hop.hops = 1;
+                hop.attributes
+                    .push(RouteAttribute::Gateway(RouteAddress::Inet(gw.into())));
+                hop
+            })
+            .collect();
+        msg.attributes.push(RouteAttribute::MultiPath(hops));
+        msg
+    }
+
+    #[test]
+    fn route_messages_round_trip_through_hex() {
+        for msg in [
+            lan_route(),
+            multipath_route(),
+            our_default_route(9, None, 0),
+        ] {
+            let hex = route_to_hex(&msg);
+            let mut buf = vec![0; msg.buffer_len()];
+            msg.emit(&mut buf);
+            assert_eq!(RouteMessage::parse(&buf[..]).unwrap(), msg);
+            let back = route_from_hex(&hex).unwrap();
+            assert_eq!(back.message, msg, "{hex}");
+        }
+        let route = route_from_hex(&route_to_hex(&lan_route())).unwrap();
+        assert_eq!(route.gateway, Some(Ipv4Addr::new(192, 168, 1, 1)));
+        assert_eq!((route.oif, route.metric, route.table), (Some(2), 100, 254));
+        assert_eq!(route.protocol, u8::from(RouteProtocol::Dhcp));
+    }
+
+    fn sample_entry() -> Entry {
+        Entry {
+            owner: Owner {
+                boot: Some("0b1d7c2e-3f6a-4a8e-9d55-6c0f1e2d3a4b".into()),
+                pid: 4242,
+                start: Some(1_834_567),
+            },
+            index: 7,
+            routes: [lan_route(), multipath_route()]
+                .into_iter()
+                .map(|m| DefaultRoute::from_message(m).unwrap())
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn entries_round_trip() {
+        let entry = sample_entry();
+        let text = entry.render();
+        assert!(
+            text.contains("# default via 192.168.1.1 dev #2 metric 100 table 254 proto 16"),
+            "{text}"
+        );
+        let back = Entry::parse(&text).unwrap();
+        assert_eq!(back.owner, entry.owner);
+        assert_eq!(back.index, 7);
+        let messages = |e: &Entry| {
+            e.routes
+                .iter()
+                .map(|r| r.message.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(messages(&back), messages(&entry));
+
+        // Without what could not be known.
+        let mut bare = sample_entry();
+        bare.owner.boot = None;
+        bare.owner.start = None;
+        let back = Entry::parse(&bare.render()).unwrap();
+        assert_eq!(back.owner, bare.owner);
+    }
+
+    #[test]
+    fn damaged_entries_are_errors() {
+        let good = sample_entry().render();
+        let route_line = good.lines().find(|l| l.starts_with("route ")).unwrap();
+        let cases = [
+            String::new(),
+            "# only a comment\n".to_string(),
+            "hello\n".to_string(),
+            good.replace("route-journal 1", "route-journal 2"),
+            good.replace("route-journal 1", "route-journal x"),
+            good.replace("end\n", ""),
+            good.replace("end\n", "end\nroute 00\n"),
+            good.replace(route_line, "route 0"),
+            good.replace(route_line, "route zz"),
+            good.replace(route_line, "route 0200"),
+            good.replace(route_line, &route_line[..route_line.len() - 8]),
+            good.replace(route_line, &format!("{route_line}ff")),
+            good.replace("pid 4242 1834567", "pid x"),
+            good.replace("pid 4242 1834567", "pid 4242 1 2"),
+            good.replace("pid 4242 1834567\n", ""),
+            good.replace("interface 7", "interface -1"),
+            good.replace("interface 7\n", ""),
+            good.replace("interface 7", "interface 7\ninterface 8"),
+            good.replace("interface 7", "colour blue"),
+        ];
+        for (i, text) in cases.iter().enumerate() {
+            assert!(Entry::parse(text).is_err(), "case {i} parsed:\n{text}");
+        }
+        // Not a default route.
+        let mut msg = lan_route();
+        msg.header.destination_prefix_length = 24;
+        let text = good.replace(route_line, &format!("route {}", route_to_hex(&msg)));
+        let err = Entry::parse(&text).unwrap_err();
+        assert!(err.contains("not an IPv4 default route"), "{err}");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_text_parses_or_fails_without_panicking(text in "\\PC*") {
+            let _ = Entry::parse(&format!("{JOURNAL_MAGIC} 1\n{text}"));
+        }
+
+        #[test]
+        fn any_bytes_parse_or_fail_without_panicking(
+            bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..200)
+        ) {
+            let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            let _ = route_from_hex(&hex);
+        }
+
+        #[test]
+        fn damaged_routes_fail_without_panicking(
+            which in 0..2usize,
+            flips in proptest::collection::vec((0..200usize, proptest::num::u8::ANY), 1..6),
+            cut in 0..200usize,
+        ) {
+            let msg = [lan_route(), multipath_route()][which].clone();
+            let mut bytes = vec![0; msg.buffer_len()];
+            msg.emit(&mut bytes);
+            for (at, value) in flips {
+                let at = at % bytes.len();
+                bytes[at] = value;
+            }
+            bytes.truncate(cut.max(1));
+            let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            let _ = route_from_hex(&hex);
+        }
+    }
+
+    #[test]
+    fn entry_names() {
+        assert!(is_entry_name("replaced-12-0.routes"));
+        assert!(!is_entry_name("replaced-12-0.routes.tmp"));
+        assert!(!is_entry_name("resolv.conf"));
+        assert_eq!(pid_of_entry_name("replaced-12-0.routes"), Some(12));
+        assert_eq!(pid_of_entry_name("replaced-x-0.routes"), None);
+    }
+
+    #[test]
+    fn owners_that_still_run_keep_their_entries() {
+        let me = Owner::current();
+        assert_eq!(me.pid, std::process::id());
+        assert!(me.start.is_some() && me.boot.is_some(), "{me:?}");
+        // Ours: the caller asked, at start-up.
+        assert_eq!(me.fate(), Fate::Recover);
+        // Another boot: whatever the process.
+        let other_boot = Owner {
+            boot: Some("not-this-boot".into()),
+            ..me.clone()
+        };
+        assert_eq!(other_boot.fate(), Fate::OtherBoot);
+
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let start = running_since(child.id());
+        assert!(start.is_some());
+        let alive = Owner {
+            pid: child.id(),
+            start,
+            ..me.clone()
+        };
+        assert_eq!(alive.fate(), Fate::Running);
+        // The same id, another process.
+        let reused = Owner {
+            start: start.map(|s| s + 1),
+            ..alive.clone()
+        };
+        assert_eq!(reused.fate(), Fate::Recover);
+        child.kill().unwrap();
+        // A zombie is dead.
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        assert_eq!(alive.fate(), Fate::Recover);
+        child.wait().unwrap();
+        assert_eq!(alive.fate(), Fate::Recover);
+    }
+
+    #[test]
+    fn recovery_error_says_what_was_done() {
+        let e = NetError::Recovery {
+            dir: PathBuf::from("/var/lib/dialtone/routes"),
+            restored: 2,
+            problems: vec!["replaced-1-0.routes is damaged (bad hex)".into()],
+        };
+        assert_eq!(
+            e.to_string(),
+            "route journal /var/lib/dialtone/routes: put back 2 default routes, but 1 entry \
+             was left in place: replaced-1-0.routes is damaged (bad hex)"
+        );
     }
 
     #[test]

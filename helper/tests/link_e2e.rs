@@ -316,6 +316,65 @@ fn replaced_default_route_comes_back() {
     assert_eq!(client.routes(), routes_before);
 }
 
+/// A `dialtoned` killed (SIGKILL) while its link has replaced the LAN's
+/// default route: the route was journaled before it was deleted, and the
+/// next `dialtoned run` puts it back before it dials.
+#[test]
+fn replaced_default_route_survives_a_killed_dialtoned() {
+    let w = World::new();
+    let client = &w.client;
+    client.add_lan_default_route();
+    let routes_before = client.routes();
+    let journal = w.dir.join("state").join("routes");
+    let entries = || -> Vec<String> {
+        match std::fs::read_dir(&journal) {
+            Ok(list) => list
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect(),
+            Err(_) => Vec::new(),
+        }
+    };
+    let _sim = w.sim(&isp_args("pap"));
+    let mut d = w.dial(
+        &Spec {
+            replace: true,
+            ..Spec::default()
+        },
+        PASSWORD,
+    );
+    connected(&mut d);
+    let listed = entries();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert!(listed[0].starts_with("replaced-"), "{listed:?}");
+    d.signal(libc::SIGKILL);
+    d.wait_exit(Duration::from_secs(10));
+    // The TUN went with the process; the LAN's route stayed deleted.
+    assert!(client.dtn_links().is_empty(), "the TUN is gone");
+    let routes = client.ip(&["route", "show", "default"]);
+    assert!(routes.trim().is_empty(), "no default route:\n{routes}");
+
+    let mut d = w.dial(
+        &Spec {
+            default_route: false,
+            ..Spec::default()
+        },
+        PASSWORD,
+    );
+    d.wait_contains(
+        "note: put back 1 default route left behind by an earlier run",
+        Duration::from_secs(15),
+    );
+    let routes = client.ip(&["route", "show", "default"]);
+    assert!(
+        routes.contains("default via 192.168.77.1 dev lan0 metric 100"),
+        "{routes}"
+    );
+    assert!(entries().is_empty(), "{:?}", entries());
+    d.signal(libc::SIGTERM);
+    d.wait_exit(Duration::from_secs(30));
+    assert_eq!(client.routes(), routes_before);
+}
+
 /// Each modem refusal ends the attempt with its own reason and status 8.
 #[test]
 fn abort_cases_give_their_reasons() {

@@ -15,7 +15,9 @@ use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use dialtone_helper::net::{LinkAddresses, NetError, Netlink, TunBatch, TunDevice, TunPackets};
+use dialtone_helper::net::{
+    LinkAddresses, NetError, Netlink, RouteGuard, RouteJournal, TunBatch, TunDevice, TunPackets,
+};
 
 static NEXT_NS: AtomicUsize = AtomicUsize::new(0);
 
@@ -453,6 +455,375 @@ fn default_route_replace_and_restore() {
         tokio::time::sleep(Duration::from_millis(50)).await;
         guard.restore().await.unwrap();
         assert_eq!(defaults_json(&ns), before);
+    });
+}
+
+/// The files in the journal's directory, sorted (none if it is missing).
+fn journal_files(journal: &RouteJournal) -> Vec<String> {
+    let mut names: Vec<String> = match std::fs::read_dir(journal.dir()) {
+        Ok(list) => list
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    names.sort();
+    names
+}
+
+/// A TUN configured with `local` peer `peer`, as a link would have it.
+async fn link_tun(nl: &Netlink, local: Ipv4Addr, peer: Ipv4Addr) -> TunDevice {
+    let tun = TunDevice::create(None).unwrap();
+    let addrs = LinkAddresses {
+        local: Some(local),
+        peer: Some(peer),
+        ..ppp_addrs(false)
+    };
+    nl.configure(tun.index(), &addrs).await.unwrap();
+    tun
+}
+
+/// What a crash leaves: the guard forgotten (it has no `Drop`), the TUN
+/// gone with the process.
+async fn crash(guard: RouteGuard, tun: TunDevice) {
+    std::mem::forget(guard);
+    drop(tun);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+}
+
+#[test]
+fn journaled_routes_come_back_after_a_crash() {
+    if !can_run() {
+        return;
+    }
+    let ns = Netns::new();
+    add_existing_defaults(&ns.r());
+    let ns2 = ns.r();
+    ns.run(move || async move {
+        let ns = ns2;
+        let state = tempfile::tempdir().unwrap();
+        let journal = RouteJournal::new(state.path());
+        assert_eq!(journal.dir(), state.path().join("routes"));
+        let before = defaults_json(&ns);
+        let nl = Netlink::new().await.unwrap();
+        let tun = link_tun(&nl, LOCAL, PEER).await;
+
+        let guard = nl
+            .add_default_route_journaled(tun.index(), Some(PEER), 10, true, Some(&journal))
+            .await
+            .unwrap();
+        assert_eq!(guard.replaced().len(), 2, "{guard:?}");
+        let entry = guard.journal_entry().expect("journaled").to_path_buf();
+        assert_eq!(journal.entries().unwrap(), vec![entry.clone()]);
+        let name = entry.file_name().unwrap().to_str().unwrap();
+        assert!(
+            name.starts_with(&format!("replaced-{}-", std::process::id()))
+                && name.ends_with(".routes"),
+            "{name}"
+        );
+        // Nothing else (no temporary file) beside it.
+        assert_eq!(journal_files(&journal), vec![name.to_string()]);
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().mode() & 0o777;
+        assert_eq!(mode(&entry), 0o600);
+        assert_eq!(mode(journal.dir()), 0o700);
+        let text = std::fs::read_to_string(&entry).unwrap();
+        assert!(
+            text.starts_with('#') && text.contains("\ndialtone-route-journal 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("\ninterface {}\n", tun.index())),
+            "{text}"
+        );
+        for (gw, metric) in [("192.168.77.1", 50), ("172.30.0.1", 200)] {
+            let line = text
+                .lines()
+                .find(|l| l.starts_with(&format!("# default via {gw} ")))
+                .unwrap_or_else(|| panic!("{gw} not listed:\n{text}"));
+            assert!(
+                line.contains(&format!(" metric {metric} table 254 ")),
+                "{line}"
+            );
+        }
+        assert_eq!(text.lines().filter(|l| l.starts_with("route ")).count(), 2);
+        assert!(text.ends_with("\nend\n"), "{text}");
+
+        crash(guard, tun).await;
+        assert!(defaults_text(&ns).is_empty(), "{:?}", defaults_text(&ns));
+
+        assert_eq!(journal.recover().await.unwrap(), 2);
+        // Exactly as they were: gateway, metric, protocol, flags, table.
+        assert_eq!(defaults_json(&ns), before);
+        assert!(!entry.exists());
+        assert!(journal_files(&journal).is_empty());
+        assert_eq!(journal.recover().await.unwrap(), 0);
+        assert_eq!(defaults_json(&ns), before);
+    });
+}
+
+#[test]
+fn journal_entries_go_with_a_restore() {
+    if !can_run() {
+        return;
+    }
+    let ns = Netns::new();
+    let ns2 = ns.r();
+    ns.run(move || async move {
+        let ns = ns2;
+        let state = tempfile::tempdir().unwrap();
+        let journal = RouteJournal::new(state.path());
+        let nl = Netlink::new().await.unwrap();
+        let tun = link_tun(&nl, LOCAL, PEER).await;
+
+        // Nothing to replace: nothing written.
+        let guard = nl
+            .add_default_route_journaled(tun.index(), Some(PEER), 10, true, Some(&journal))
+            .await
+            .unwrap();
+        assert!(guard.replaced().is_empty() && guard.journal_entry().is_none());
+        assert!(journal_files(&journal).is_empty());
+        guard.restore().await.unwrap();
+
+        add_existing_defaults(&ns);
+        let before = defaults_json(&ns);
+        // Not replacing: nothing written either.
+        let guard = nl
+            .add_default_route_journaled(tun.index(), Some(PEER), 10, false, Some(&journal))
+            .await
+            .unwrap();
+        assert!(guard.journal_entry().is_none());
+        assert!(journal_files(&journal).is_empty());
+        guard.restore().await.unwrap();
+
+        // Replacing: the entry lives as long as the routes are away.
+        let guard = nl
+            .add_default_route_journaled(tun.index(), Some(PEER), 10, true, Some(&journal))
+            .await
+            .unwrap();
+        let entry = guard.journal_entry().expect("journaled").to_path_buf();
+        assert!(entry.exists());
+        guard.restore().await.unwrap();
+        assert!(!entry.exists());
+        assert!(journal_files(&journal).is_empty());
+        assert_eq!(defaults_json(&ns), before);
+
+        // Ours refused (the gateway is not on the link): theirs come back
+        // at once, and the entry goes.
+        let err = nl
+            .add_default_route_journaled(
+                tun.index(),
+                Some(Ipv4Addr::new(10, 99, 0, 1)),
+                10,
+                true,
+                Some(&journal),
+            )
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("adding default route"), "{err}");
+        assert!(journal_files(&journal).is_empty());
+        assert_eq!(defaults_json(&ns), before);
+        assert_eq!(journal.recover().await.unwrap(), 0);
+    });
+}
+
+#[test]
+fn damaged_journal_entries_are_left_for_a_person() {
+    if !can_run() {
+        return;
+    }
+    let ns = Netns::new();
+    add_existing_defaults(&ns.r());
+    let ns2 = ns.r();
+    ns.run(move || async move {
+        let ns = ns2;
+        let state = tempfile::tempdir().unwrap();
+        let journal = RouteJournal::new(state.path());
+        let before = defaults_json(&ns);
+        let nl = Netlink::new().await.unwrap();
+        let tun = link_tun(&nl, LOCAL, PEER).await;
+        let guard = nl
+            .add_default_route_journaled(tun.index(), Some(PEER), 10, true, Some(&journal))
+            .await
+            .unwrap();
+        let good = guard.journal_entry().unwrap().to_path_buf();
+        crash(guard, tun).await;
+
+        // Sorted before the good one; a stale temporary file of a process
+        // that is gone; a file that is none of ours.
+        let dir = journal.dir();
+        let damaged = dir.join("replaced-1-0.routes");
+        std::fs::write(&damaged, "dialtone-route-journal 1\nroute zz\nend\n").unwrap();
+        let stale = dir.join(format!("replaced-{}-0.routes.tmp", u32::MAX));
+        std::fs::write(&stale, "dialtone-route-journal 1\n").unwrap();
+        std::fs::write(dir.join("notes.txt"), "mine\n").unwrap();
+
+        let err = journal.recover().await.unwrap_err();
+        match &err {
+            NetError::Recovery {
+                dir: d,
+                restored,
+                problems,
+            } => {
+                assert_eq!(d, dir);
+                assert_eq!(*restored, 2);
+                assert_eq!(problems.len(), 1, "{problems:?}");
+                let damaged = "replaced-1-0.routes is damaged (line 2: bad hex)";
+                assert!(problems[0].starts_with(damaged), "{problems:?}");
+            }
+            other => panic!("expected Recovery, got {other}"),
+        }
+        let text = err.to_string();
+        let said = "put back 2 default routes, but 1 entry was left in place";
+        assert!(text.contains(said), "{text}");
+        assert_eq!(defaults_json(&ns), before);
+        assert!(!good.exists() && !stale.exists());
+        assert_eq!(
+            journal_files(&journal),
+            vec!["notes.txt".to_string(), "replaced-1-0.routes".to_string()]
+        );
+
+        // Again: still there, still said, nothing else done.
+        match journal.recover().await.unwrap_err() {
+            NetError::Recovery {
+                restored, problems, ..
+            } => assert_eq!((restored, problems.len()), (0, 1)),
+            other => panic!("expected Recovery, got {other}"),
+        }
+        assert!(damaged.exists());
+        assert_eq!(defaults_json(&ns), before);
+    });
+}
+
+#[test]
+fn two_links_that_replaced_in_turn_leave_the_lan_routes() {
+    if !can_run() {
+        return;
+    }
+    let ns = Netns::new();
+    add_existing_defaults(&ns.r());
+    let ns2 = ns.r();
+    ns.run(move || async move {
+        let ns = ns2;
+        let state = tempfile::tempdir().unwrap();
+        let journal = RouteJournal::new(state.path());
+        let before = defaults_json(&ns);
+        let nl = Netlink::new().await.unwrap();
+        let a = link_tun(&nl, LOCAL, PEER).await;
+        let b = link_tun(
+            &nl,
+            Ipv4Addr::new(10, 65, 0, 2),
+            Ipv4Addr::new(10, 65, 0, 1),
+        )
+        .await;
+        let guard_a = nl
+            .add_default_route_journaled(a.index(), Some(PEER), 10, true, Some(&journal))
+            .await
+            .unwrap();
+        // The second link replaces the first one's route.
+        let guard_b = nl
+            .add_default_route_journaled(
+                b.index(),
+                Some(Ipv4Addr::new(10, 65, 0, 1)),
+                20,
+                true,
+                Some(&journal),
+            )
+            .await
+            .unwrap();
+        assert_eq!(guard_b.replaced().len(), 1);
+        assert_eq!(guard_b.replaced()[0].oif, Some(a.index()));
+        assert_eq!(journal.entries().unwrap().len(), 2);
+        crash(guard_a, a).await;
+        crash(guard_b, b).await;
+
+        // The first link's route went with its interface: only the LAN's
+        // come back, and nothing is left.
+        assert_eq!(journal.recover().await.unwrap(), 2);
+        assert_eq!(defaults_json(&ns), before);
+        assert!(journal_files(&journal).is_empty());
+    });
+}
+
+/// The start time (field 22 of /proc/PID/stat) of a process.
+fn start_time(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let rest = &stat[stat.rfind(')').unwrap() + 1..];
+    rest.split_whitespace().nth(19).unwrap().parse().unwrap()
+}
+
+#[test]
+fn journal_entries_of_running_processes_and_other_boots() {
+    if !can_run() {
+        return;
+    }
+    let ns = Netns::new();
+    add_existing_defaults(&ns.r());
+    let ns2 = ns.r();
+    ns.run(move || async move {
+        let ns = ns2;
+        let state = tempfile::tempdir().unwrap();
+        let journal = RouteJournal::new(state.path());
+        let before = defaults_json(&ns);
+        let nl = Netlink::new().await.unwrap();
+        let tun = link_tun(&nl, LOCAL, PEER).await;
+        let guard = nl
+            .add_default_route_journaled(tun.index(), Some(PEER), 10, true, Some(&journal))
+            .await
+            .unwrap();
+        let entry = guard.journal_entry().unwrap().to_path_buf();
+        let text = std::fs::read_to_string(&entry).unwrap();
+        let pid_line = text
+            .lines()
+            .find(|l| l.starts_with("pid "))
+            .unwrap()
+            .to_string();
+        let boot_line = text
+            .lines()
+            .find(|l| l.starts_with("boot "))
+            .unwrap()
+            .to_string();
+
+        // The entry of another process that still runs: its own to
+        // restore, left alone.
+        let mut other = Command::new("sleep").arg("30").spawn().unwrap();
+        let pid = other.id();
+        std::fs::write(
+            &entry,
+            text.replace(&pid_line, &format!("pid {pid} {}", start_time(pid))),
+        )
+        .unwrap();
+        assert_eq!(journal.recover().await.unwrap(), 0);
+        assert!(entry.exists());
+        assert_eq!(defaults_text(&ns).len(), 1, "only ours");
+        // Once it is gone, they come back.
+        other.kill().unwrap();
+        other.wait().unwrap();
+        assert_eq!(journal.recover().await.unwrap(), 2);
+        assert!(!entry.exists());
+        assert_eq!(
+            guard.restore().await.map_err(|e| e.to_string()),
+            Ok(()),
+            "restoring after a recovery is harmless"
+        );
+        assert_eq!(defaults_json(&ns), before);
+
+        // An entry from before the last boot: dropped, routes untouched.
+        let guard = nl
+            .add_default_route_journaled(tun.index(), Some(PEER), 10, true, Some(&journal))
+            .await
+            .unwrap();
+        let entry = guard.journal_entry().unwrap().to_path_buf();
+        let text = std::fs::read_to_string(&entry).unwrap();
+        std::fs::write(
+            &entry,
+            text.replace(&boot_line, "boot 00000000-0000-0000-0000-000000000000"),
+        )
+        .unwrap();
+        assert_eq!(journal.recover().await.unwrap(), 0);
+        assert!(!entry.exists());
+        assert_eq!(defaults_text(&ns).len(), 1, "only ours");
+        guard.restore().await.unwrap();
+        assert_eq!(defaults_json(&ns), before);
+        drop(tun);
     });
 }
 

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use dialtone_api::profile::Profile;
 use dialtone_api::secrets::Secrets;
 use dialtone_helper::dns::{Backend, Dns};
+use dialtone_helper::net::RouteJournal;
 use dialtone_helper::runtime::{Command, Progress, Session, SessionEvent, SessionOptions};
 use dialtone_helper::service::ServiceConfig;
 use tokio::signal::unix::{signal, SignalKind};
@@ -48,7 +49,8 @@ options:
   --interface NAME     the network interface name or template (dtn%d)
   --dns MODE           auto (default), resolved or resolv-conf
   --resolv-conf PATH   the resolv.conf to manage (default /etc/resolv.conf)
-  --state-dir DIR      where backups live (default /var/lib/dialtone)
+  --state-dir DIR      where backups and the journal of replaced default
+                       routes live (default /var/lib/dialtone)
   --lock-dir DIR       where UUCP lock files go (default /run/lock)
   -v, --verbose        also print the modem dialog and PPP packets
 
@@ -313,6 +315,18 @@ async fn run(args: Args, profile: Profile, password: String) -> u8 {
     let (events_tx, mut events) = tokio::sync::mpsc::unbounded_channel();
     let (commands, commands_rx) = tokio::sync::mpsc::unbounded_channel();
     print(format!("dialtoned: {}", profile.name));
+    // Default routes that an earlier run replaced and could not put back
+    // (it was killed) come back first; those of runs still up are left.
+    let journal = RouteJournal::new(&args.state_dir);
+    match journal.recover().await {
+        Ok(0) => {}
+        Ok(1) => print("note: put back 1 default route left behind by an earlier run"),
+        Ok(n) => print(format!(
+            "note: put back {n} default routes left behind by an earlier run"
+        )),
+        Err(e) => print(format!("note: {e}")),
+    }
+    opts.route_journal = Some(journal);
     let session = Session::new(profile, password, opts, events_tx);
     let mut task = tokio::spawn(session.run(commands_rx));
     let (mut int, mut term, mut hup) = match (

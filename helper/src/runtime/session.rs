@@ -23,7 +23,9 @@ const IPCP: u16 = 0x8021;
 use crate::demand::{self, AddressRewriter, DemandQueue};
 use crate::dns::{Dns, DnsGuard, DnsSettings};
 use crate::lock::{self, DeviceLock};
-use crate::net::{LinkAddresses, Netlink, RouteGuard, TunDevice, TunPackets, IPV6_MIN_MTU};
+use crate::net::{
+    LinkAddresses, Netlink, RouteGuard, RouteJournal, TunDevice, TunPackets, IPV6_MIN_MTU,
+};
 use crate::policy::{Ending, Limits, Next, Redial, StopReason};
 use crate::serial::{self, CarrierMonitor, SerialLine};
 
@@ -54,6 +56,12 @@ pub struct SessionOptions {
     /// does that once at start-up instead: with several links up, one
     /// session must not restore the file another has just set.
     pub recover_dns: bool,
+    /// Where the default routes that a link replaces are journaled, so
+    /// that they can be put back should the process die with the link up
+    /// (see [`RouteJournal`]); not journaled if `None`. Putting them back
+    /// ([`RouteJournal::recover`]) is the caller's part, once, before any
+    /// session starts.
+    pub route_journal: Option<RouteJournal>,
 }
 
 impl SessionOptions {
@@ -70,6 +78,7 @@ impl SessionOptions {
             escape_guard: serial::DEFAULT_ESCAPE_GUARD,
             terminate_grace: Duration::from_secs(10),
             recover_dns: true,
+            route_journal: None,
         }
     }
 }
@@ -700,7 +709,13 @@ impl Session {
                 let n = &self.profile.network;
                 net.route = Some(
                     netlink
-                        .add_default_route(index, None, n.route_metric, n.replace_default_route)
+                        .add_default_route_journaled(
+                            index,
+                            None,
+                            n.route_metric,
+                            n.replace_default_route,
+                            self.opts.route_journal.as_ref(),
+                        )
                         .await
                         .map_err(netf)?,
                 );
@@ -810,7 +825,13 @@ impl Session {
         let route = if n.default_route {
             Some(
                 netlink
-                    .add_default_route(tun.index(), None, n.route_metric, n.replace_default_route)
+                    .add_default_route_journaled(
+                        tun.index(),
+                        None,
+                        n.route_metric,
+                        n.replace_default_route,
+                        self.opts.route_journal.as_ref(),
+                    )
                     .await
                     .map_err(netf)?,
             )
