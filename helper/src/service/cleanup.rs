@@ -45,7 +45,16 @@ pub async fn after_crash(config: &ServiceConfig, dns: &Dns) -> Vec<String> {
             "could not restore an earlier resolver configuration: {e}"
         )),
     }
-    // ROUTE-JOURNAL
+    match crate::net::RouteJournal::new(&config.state_dir)
+        .recover()
+        .await
+    {
+        Ok(0) => {}
+        Ok(n) => log.push(format!(
+            "put back {n} default route(s) a crashed run had replaced"
+        )),
+        Err(e) => log.push(format!("route journal: {e}")),
+    }
     let pid_path = pid_file(&config.state_dir);
     let previous = std::fs::read(&pid_path).ok().and_then(|c| parse_pid(&c));
     if let Some(old) = previous.filter(|&p| p != std::process::id() && !alive(p)) {

@@ -173,6 +173,7 @@ pub(crate) async fn start(daemon: &Arc<Daemon>, id: &ProfileId) -> Result<u32, E
     opts.lock_dir = daemon.config.lock_dir.clone();
     opts.interface = daemon.config.interface.clone();
     opts.recover_dns = false;
+    opts.route_journal = Some(crate::net::RouteJournal::new(&daemon.config.state_dir));
     opts.terminate_grace = daemon.config.terminate_grace;
     let session = Session::new(profile, password, opts, events_tx);
     let stats = session.statistics();
