@@ -860,3 +860,53 @@ fn a_restarted_daemon_cleans_up_after_a_crash() {
     d2.signal(libc::SIGTERM);
     d2.wait_exit(Duration::from_secs(20));
 }
+
+/// QueryModem talks to the simulated modem; SetModemLink points the modem
+/// link at a serial port and refuses anything else, changing nothing.
+#[test]
+fn modem_query_and_modem_link_over_the_bus() {
+    system_bus::require_root();
+    let bus = SystemBus::start();
+    let dir = TempDir::new();
+    let isp = e2e::Netns::new("isp");
+    let (_s, pty) = sim(&isp, &dir, "modem-pty", "10.0.0.1", "10.0.0.2", "10.0.0.53");
+    let _d = start_daemon(&bus, &dir, &[]);
+    let modem_link = dir.join("modem");
+    runtime().block_on(async {
+        let conn = connect(&bus).await;
+        let manager = ManagerProxy::new(&conn).await.unwrap();
+        let answers = manager.query_modem(&pty).await.unwrap();
+        let commands: Vec<&str> = answers.iter().map(|(c, _)| c.as_str()).collect();
+        assert!(
+            commands.contains(&"ATI") && commands.contains(&"AT+GMI"),
+            "{answers:?}"
+        );
+        assert!(
+            answers
+                .iter()
+                .all(|(_, a)| !a.is_empty() && !a.contains("OK\r")),
+            "{answers:?}"
+        );
+        let e = manager.query_modem("/etc/shadow").await.unwrap_err();
+        assert_eq!(error_name(&e), INVALID, "{e}");
+
+        assert_eq!(manager.modem_link().await.unwrap(), "");
+        manager.set_modem_link(&pty).await.unwrap();
+        assert_eq!(
+            std::fs::read_link(&modem_link).unwrap(),
+            PathBuf::from(&pty)
+        );
+        assert_eq!(manager.modem_link().await.unwrap(), pty);
+        for bad in ["/dev/null", "/etc/passwd", "relative/path", "/dev/tty"] {
+            let e = manager.set_modem_link(bad).await.unwrap_err();
+            assert_eq!(error_name(&e), INVALID, "{bad}: {e}");
+            assert_eq!(
+                std::fs::read_link(&modem_link).unwrap(),
+                PathBuf::from(&pty),
+                "{bad}"
+            );
+        }
+        // Reading the ports opens none of them; it must simply answer.
+        manager.serial_ports().await.unwrap();
+    });
+}
