@@ -910,3 +910,242 @@ fn modem_query_and_modem_link_over_the_bus() {
         manager.serial_ports().await.unwrap();
     });
 }
+
+/// `dialtonectl` copied where the test users can run it (the build tree
+/// may be under a directory only root can enter).
+fn cli_for_users(dir: &TempDir) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let exe = bin.join("dialtonectl");
+    std::fs::copy(env!("CARGO_BIN_EXE_dialtonectl"), &exe).unwrap();
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+    exe
+}
+
+/// Runs dialtonectl as `user` (None: root) with `stdin`; (exit code,
+/// stdout, stderr).
+fn ctl(
+    bus: &SystemBus,
+    exe: &Path,
+    user: Option<&system_bus::TestUser>,
+    args: &[&str],
+    stdin: &str,
+) -> (i32, String, String) {
+    use std::io::Write;
+    let mut cmd = match user {
+        Some(u) => bus.command_as(u, exe),
+        None => bus.command(exe),
+    };
+    cmd.args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// polkit decides who may do what, asked about the calling process:
+/// dtconnect may bring links up and down, dtadmin may also change
+/// profiles, secrets and /dev/modem, dtnobody may only read, and root may
+/// do everything. Without a logind session (there is none in CI) polkit's
+/// allow_active never applies, so the grants are polkit rules, as an
+/// administrator would write them.
+#[test]
+fn authorization_matrix_through_dialtonectl() {
+    system_bus::require_root();
+    let rules = r#"
+polkit.addRule(function(action, subject) {
+    if (action.id == "io.github.dialtone.connect" && subject.user == "dtconnect") {
+        return polkit.Result.YES;
+    }
+});
+polkit.addRule(function(action, subject) {
+    if (action.id.indexOf("io.github.dialtone.") == 0 && subject.user == "dtadmin") {
+        return polkit.Result.YES;
+    }
+});
+"#;
+    let bus = SystemBus::with_polkit(rules);
+    let connect_user = system_bus::ensure_user("dtconnect");
+    let admin = system_bus::ensure_user("dtadmin");
+    let nobody = system_bus::ensure_user("dtnobody");
+    let dir = TempDir::new();
+    let exe = cli_for_users(&dir);
+    let client = e2e::Netns::new("cli");
+    let isp = e2e::Netns::new("isp");
+    let (_s, pty) = sim(&isp, &dir, "modem-pty", "10.0.0.1", "10.0.0.2", "10.0.0.53");
+    let _d = start_daemon_in(Some(&client), &bus, &dir, &[]);
+    let profile_text = dial_profile("Matrix ISP", &pty, true).to_ron();
+    // Root sets the profile up.
+    let (code, out, err) = ctl(&bus, &exe, None, &["add", "-"], &profile_text);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(out.trim(), "matrix_isp");
+    let (code, _, err) = ctl(
+        &bus,
+        &exe,
+        None,
+        &["set-secret", "matrix_isp"],
+        "open sesame\n",
+    );
+    assert_eq!(code, 0, "{err}");
+    let etc = dir.join("etc");
+    let modem = dir.join("modem");
+    let edited = dial_profile("Edited ISP", &pty, true).to_ron();
+
+    // Reads need nothing; permissions say what each may do.
+    for (user, connect, modify) in [
+        (&nobody, "auth", "auth"),
+        (&connect_user, "yes", "auth"),
+        (&admin, "yes", "yes"),
+    ] {
+        let (code, out, err) = ctl(&bus, &exe, Some(user), &["list"], "");
+        assert_eq!(code, 0, "{}: {err}", user.name);
+        assert!(out.contains("matrix_isp"), "{out}");
+        let (code, out, err) = ctl(&bus, &exe, Some(user), &["--json", "permissions"], "");
+        assert_eq!(code, 0, "{}: {err}", user.name);
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(
+            v["permissions"]["io.github.dialtone.connect"], connect,
+            "{}: {out}",
+            user.name
+        );
+        assert_eq!(
+            v["permissions"]["io.github.dialtone.modify"], modify,
+            "{}: {out}",
+            user.name
+        );
+    }
+
+    // Changes: refused with NotAuthorized (exit 3) for nobody and for the
+    // connect-only user, with nothing changed on disk.
+    for user in [&nobody, &connect_user] {
+        let before = (snapshot(&etc), std::fs::read_link(&modem).ok());
+        for (args, stdin) in [
+            (vec!["add", "-"], profile_text.as_str()),
+            (vec!["edit", "matrix_isp", "-"], edited.as_str()),
+            (vec!["set-secret", "matrix_isp"], "stolen\n"),
+            (vec!["delete", "matrix_isp"], ""),
+            (vec!["modem-link", pty.as_str()], ""),
+            (vec!["query-modem", pty.as_str()], ""),
+        ] {
+            let (code, out, err) = ctl(&bus, &exe, Some(user), &args, stdin);
+            assert_eq!(code, 3, "{} {args:?}: {out}{err}", user.name);
+            assert!(err.contains("not allowed"), "{} {args:?}: {err}", user.name);
+            assert_eq!(
+                (snapshot(&etc), std::fs::read_link(&modem).ok()),
+                before,
+                "{} {args:?}",
+                user.name
+            );
+        }
+    }
+    // Bringing the link up: nobody may not, dtconnect may.
+    let (code, _, err) = ctl(&bus, &exe, Some(&nobody), &["up", "matrix_isp"], "");
+    assert_eq!(code, 3, "{err}");
+    let (code, out, err) = ctl(&bus, &exe, Some(&connect_user), &["up", "matrix_isp"], "");
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("connected: dtn"), "{out}");
+    assert!(ping(&client, "10.0.0.1"));
+    let (code, _, err) = ctl(&bus, &exe, Some(&nobody), &["down", "matrix_isp"], "");
+    assert_eq!(code, 3, "{err}");
+    let (code, out, err) = ctl(
+        &bus,
+        &exe,
+        Some(&connect_user),
+        &["status", "matrix_isp"],
+        "",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("connected"), "{out}");
+    let (code, out, err) = ctl(&bus, &exe, Some(&connect_user), &["down", "matrix_isp"], "");
+    assert_eq!(code, 0, "{out}{err}");
+
+    // The administrator may change everything.
+    for (args, stdin) in [
+        (vec!["edit", "matrix_isp", "-"], edited.as_str()),
+        (vec!["set-secret", "matrix_isp"], "open sesame\n"),
+        (vec!["modem-link", pty.as_str()], ""),
+        (vec!["add", "-"], profile_text.as_str()),
+        (vec!["delete", "matrix_isp_2"], ""),
+    ] {
+        let (code, out, err) = ctl(&bus, &exe, Some(&admin), &args, stdin);
+        assert_eq!(code, 0, "dtadmin {args:?}: {out}{err}");
+    }
+    assert_eq!(std::fs::read_link(&modem).unwrap(), PathBuf::from(&pty));
+    let text = std::fs::read_to_string(etc.join("profiles/matrix_isp.ron")).unwrap();
+    assert!(text.contains("Edited ISP"));
+}
+
+/// `dialtonectl up` shows the phases and fails with the reason; `down`
+/// hangs up; `log` shows the dialog.
+#[test]
+fn dialtonectl_up_and_down_end_to_end() {
+    system_bus::require_root();
+    let bus = SystemBus::start();
+    let dir = TempDir::new();
+    let exe = PathBuf::from(env!("CARGO_BIN_EXE_dialtonectl"));
+    let client = e2e::Netns::new("cli");
+    let isp = e2e::Netns::new("isp");
+    let (_s, pty) = sim(&isp, &dir, "modem-pty", "10.0.0.1", "10.0.0.2", "10.0.0.53");
+    let _d = start_daemon_in(Some(&client), &bus, &dir, &[]);
+    let mut p = dial_profile("Up ISP", &pty, true);
+    if let Some(m) = p.modem.as_mut() {
+        m.numbers = vec!["5550100".into(), "5551234".into()];
+    }
+    let (code, _, err) = ctl(&bus, &exe, None, &["add", "-"], &p.to_ron());
+    assert_eq!(code, 0, "{err}");
+    // No password yet: the ISP refuses CHAP.
+    let (code, out, err) = ctl(&bus, &exe, None, &["up", "up_isp"], "");
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("dialing 5550100"), "{out}");
+    assert!(err.contains("ppp:"), "{err}");
+    let (code, _, _) = ctl(&bus, &exe, None, &["set-secret", "up_isp"], "open sesame\n");
+    assert_eq!(code, 0);
+    let (code, out, err) = ctl(&bus, &exe, None, &["up", "up_isp"], "");
+    assert_eq!(code, 0, "{out}{err}");
+    for step in [
+        "opening",
+        "dialing 5550100",
+        "modem connected",
+        "negotiating",
+        "authenticating",
+        "connected: dtn",
+    ] {
+        assert!(out.contains(step), "{step:?} missing from {out}");
+    }
+    let (code, out, _) = ctl(&bus, &exe, None, &["--json", "status", "up_isp"], "");
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["links"][0]["state"], "connected", "{out}");
+    assert_eq!(v["links"][0]["ipv4"]["local"], "10.0.0.2", "{out}");
+    let (code, out, _) = ctl(&bus, &exe, None, &["log", "up_isp"], "");
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("ATDT5550100") && out.contains("LCP Configure-Request"),
+        "{out}"
+    );
+    assert!(!out.contains("open sesame"), "{out}");
+    let (code, out, err) = ctl(&bus, &exe, None, &["down", "up_isp"], "");
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, _) = ctl(&bus, &exe, None, &["list"], "");
+    assert_eq!(code, 0);
+    assert!(out.contains("disconnected"), "{out}");
+    assert!(client.dtn_links().is_empty());
+    // Unknown profile: exit 4.
+    let (code, _, err) = ctl(&bus, &exe, None, &["up", "nope"], "");
+    assert_eq!(code, 4, "{err}");
+}

@@ -55,6 +55,12 @@ pub async fn after_crash(config: &ServiceConfig, dns: &Dns) -> Vec<String> {
         )),
         Err(e) => log.push(format!("route journal: {e}")),
     }
+    if let Err(e) = std::fs::create_dir_all(&config.lock_dir) {
+        log.push(format!(
+            "cannot create the lock directory {}: {e}",
+            config.lock_dir.display()
+        ));
+    }
     let pid_path = pid_file(&config.state_dir);
     let previous = std::fs::read(&pid_path).ok().and_then(|c| parse_pid(&c));
     if let Some(old) = previous.filter(|&p| p != std::process::id() && !alive(p)) {

@@ -440,8 +440,10 @@ async fn up(
             grace = Some(Instant::now() + REASON_GRACE);
         }
         let hold = no_reason && !grace_over;
-        if !hold && info.state != shown {
-            shown = info.state.clone();
+        // Each new line: a new state, or a new number dialed.
+        let line = format::state_line(info);
+        if !hold && line != shown {
+            shown = line;
             if out.json {
                 transitions.push(json!({
                     "time_usec": format::now_usec(),
