@@ -1053,6 +1053,25 @@ polkit.addRule(function(action, subject) {
             );
         }
     }
+    // The caller decides whether polkit may ask for a password:
+    // dialtonectl sets ALLOW_INTERACTIVE_AUTHORIZATION, dbus-send does not,
+    // and the refusals say which happened.
+    let (_, _, err) = ctl(&bus, &exe, Some(&nobody), &["modem-link", pty.as_str()], "");
+    assert!(err.contains("no password was given"), "{err}");
+    let out = bus.dbus_send_as(
+        &nobody,
+        &[
+            "--print-reply",
+            "--dest=io.github.dialtone.Dialtone1",
+            "/io/github/dialtone/Dialtone1",
+            "io.github.dialtone.Dialtone1.Manager.Reload",
+        ],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("Error.NotAuthorized"), "{err}");
+    assert!(err.contains("did not allow asking for a password"), "{err}");
+
     // Bringing the link up: nobody may not, dtconnect may.
     let (code, _, err) = ctl(&bus, &exe, Some(&nobody), &["up", "matrix_isp"], "");
     assert_eq!(code, 3, "{err}");
