@@ -68,10 +68,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsStr;
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::net::IpAddr;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
@@ -193,38 +193,11 @@ pub struct ResolvConf {
     backup: PathBuf,
 }
 
-/// Writes `bytes` to `path` atomically with the given mode: a temporary
-/// file in the same directory, fsynced, then renamed over `path` (which
-/// replaces a symlink itself, never its target).
+/// Writes `bytes` to `path` atomically and durably with the given mode
+/// ([`crate::store::write_atomic`]: a renamed temporary file, which replaces
+/// a symlink itself, never its target).
 fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), ResolvError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut name = path
-        .file_name()
-        .unwrap_or(OsStr::new("file"))
-        .to_os_string();
-    name.push(format!(".dialtone-{}.tmp", std::process::id()));
-    let tmp = dir.join(name);
-    let result = (|| {
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(mode)
-            .open(&tmp)?;
-        f.write_all(bytes)?;
-        f.set_permissions(fs::Permissions::from_mode(mode))?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)?;
-        if let Ok(d) = fs::File::open(dir) {
-            // Make the rename itself durable; not all filesystems allow it.
-            let _ = d.sync_all();
-        }
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result.map_err(io_err(path))
+    crate::store::write_atomic(path, bytes, mode).map_err(io_err(path))
 }
 
 /// Puts a symlink at `path` atomically.
@@ -518,6 +491,7 @@ impl ResolvConf {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     fn setup() -> (tempfile::TempDir, ResolvConf) {
         let dir = tempfile::tempdir().unwrap();

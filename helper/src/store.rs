@@ -1460,17 +1460,21 @@ mod tests {
                 }
             }
         }
-        // Valid, but too large as RON.
+        // Validation bounds every list and string, so the largest valid
+        // profile stays well within the size limit of a profile file.
         let mut p = profile("Huge");
         p.modem = Some(Modem {
-            init: vec!["AT".repeat(60); 600],
-            numbers: vec!["1".into()],
+            init: vec!["AT".repeat(64); 16],
+            numbers: vec!["1".repeat(64); 16],
+            abort: vec!["X".repeat(64); 32],
             ..Modem::default()
         });
         p.validate().unwrap();
-        assert!(matches!(store.add(p.clone()), Err(StoreError::TooLarge(n)) if n > 65536));
-        let err = store.update(&id, p).unwrap_err();
-        assert!(err.to_string().contains("at most 65536"), "{err}");
+        assert!(p.to_ron().len() < dialtone_api::profile::MAX_PROFILE_BYTES / 2);
+        p.modem.as_mut().unwrap().init.push("ATZ".into());
+        assert!(
+            matches!(store.update(&id, p), Err(StoreError::Invalid { field, .. }) if field == "modem.init")
+        );
 
         assert_eq!(snapshot(root.path()), before);
         assert_eq!(store.get(&id), Some(&profile("ISP")));
