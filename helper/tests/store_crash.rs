@@ -55,8 +55,11 @@ fn version(p: u64, seq: u64) -> Profile {
     profile.line.device = "/dev/ttyS0".into();
     profile.user = format!("user{p}-seq{seq}");
     profile.modem = Some(Modem {
-        init: (0..40)
+        init: (0..16)
             .map(|i| format!("ATS{i}={seq} &C1 &D2 +MS=V92 (profile {p}, save {seq}, line {i})"))
+            .collect(),
+        abort: (0..32)
+            .map(|i| format!("NO LUCK {i} (profile {p}, save {seq})"))
             .collect(),
         numbers: vec!["5551234".into()],
         ..Modem::default()
