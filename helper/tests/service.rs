@@ -204,6 +204,27 @@ fn profiles_over_the_bus() {
         prof.delete().await.unwrap();
         assert!(!file.exists() && !sfile.exists());
         assert!(manager.list_profiles().await.unwrap().is_empty());
+        // Its object goes too.
+        let om = zbus::fdo::ObjectManagerProxy::builder(&conn)
+            .destination(BUS_NAME)
+            .path("/io/github/dialtone/Dialtone1")
+            .build()
+            .await
+            .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while om
+            .get_managed_objects()
+            .await
+            .unwrap()
+            .keys()
+            .any(|p| p.as_str().contains("/Profile/"))
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the profile object stayed"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     });
 }
 

@@ -156,7 +156,7 @@ impl Daemon {
         }
     }
 
-    /// Looks up a profile id given by a caller.
+    /// An object path built by `dbus::profile_path` or `dbus::link_path`.
     pub fn object_path(path: String) -> zbus::OwnedObjectPath {
         // Paths are built from validated ids and numbers.
         zbus::OwnedObjectPath::try_from(path).unwrap_or_else(|_| root_path())

@@ -7,7 +7,6 @@ use dialtone_api::dbus::{self, Error, ACTION_CONNECT, ACTION_MODIFY};
 use dialtone_api::secrets::Secrets;
 use dialtone_api::settings::{from_settings, to_settings, Settings};
 use zbus::message::Header;
-use zbus::object_server::SignalEmitter;
 use zbus::OwnedObjectPath;
 
 use super::{auth, link, root_path, store_error, Daemon};
@@ -162,11 +161,7 @@ impl ProfileIface {
     }
 
     /// Deletes the profile and its secrets; refused while its link runs.
-    async fn delete(
-        &self,
-        #[zbus(header)] header: Header<'_>,
-        #[zbus(object_server)] server: &zbus::ObjectServer,
-    ) -> Result<(), Error> {
+    async fn delete(&self, #[zbus(header)] header: Header<'_>) -> Result<(), Error> {
         self.daemon.touch();
         auth::authorize(&self.daemon.conn, &header, ACTION_MODIFY).await?;
         {
@@ -179,18 +174,19 @@ impl ProfileIface {
             }
             state.store.delete(&self.id).map_err(store_error)?;
         }
+        // The object goes once this call has returned: removing it here
+        // would wait for the call's own hold on it.
         let path = dbus::profile_path(self.id.as_ref());
-        // Removing the object from within its own call is fine: the reply
-        // does not need it.
-        let daemon = self.daemon.clone();
-        let conn = daemon.conn.clone();
+        let conn = self.daemon.conn.clone();
         tokio::spawn(async move {
-            let _ = conn
+            if let Err(e) = conn
                 .object_server()
                 .remove::<ProfileIface, _>(path.as_str())
-                .await;
+                .await
+            {
+                eprintln!("dialtoned: could not remove the object {path}: {e}");
+            }
         });
-        let _ = server;
         Ok(())
     }
 
@@ -258,7 +254,3 @@ impl ProfileIface {
         }
     }
 }
-
-/// The emitter type is used by the generated code.
-#[allow(dead_code)]
-fn _emitter(_: SignalEmitter<'_>) {}
