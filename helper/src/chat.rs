@@ -111,6 +111,11 @@ pub enum ChatError {
         /// The step's whole `expect` text.
         expect: String,
     },
+    /// The text login seemed to go through, but the line then echoed our
+    /// own PPP packets back, as a server does when it shows a login
+    /// prompt again after refusing the password.
+    #[error("the login was refused: after the password the server started a new login prompt, echoing our packets back; check the user name and password")]
+    LoginRefused,
     /// The modem has no number to dial.
     #[error("there is no number to dial: add one to the profile")]
     NoNumbers,
@@ -152,6 +157,7 @@ impl ChatError {
             ChatError::Abort { .. } => "abort",
             ChatError::LoginTimeout { .. } => "login-timeout",
             ChatError::NoNumbers => "no-numbers",
+            ChatError::LoginRefused => "login-refused",
             ChatError::AnswerNoCarrier => "answer-no-carrier",
             ChatError::AnswerTimeout { .. } => "answer-timeout",
         }

@@ -445,6 +445,30 @@ fn wrong_password_gives_the_peers_message() {
     assert!(!out.contains("redialing"), "{out}");
 }
 
+/// A password refused at the text login: the server prompts again and
+/// echoes the PPP packets that follow, and the failure says the login was
+/// refused (not "looped back"), with no redial.
+#[test]
+fn wrong_password_at_the_text_login_is_named() {
+    let w = World::new();
+    let mut args = isp_args("chap");
+    args.push("--login-prompt".into());
+    let _sim = w.sim(&args);
+    let mut d = w.dial(
+        &Spec {
+            login: true,
+            persist: true,
+            ..Spec::default()
+        },
+        "wrong",
+    );
+    let status = d.wait_exit(Duration::from_secs(60));
+    let out = d.output();
+    assert_eq!(status.code(), Some(19), "{out}");
+    assert!(out.contains("the login was refused"), "{out}");
+    assert!(!out.contains("redialing"), "{out}");
+}
+
 /// The ISP dies in the middle of a transfer: the reason is reported, and
 /// with persist the session redials and comes up again once it is back.
 #[test]

@@ -463,7 +463,7 @@ impl Failure {
                     d.push(("modem-response", abort.clone()));
                 }
                 ChatError::LoginTimeout { expect } => d.push(("expect", expect.clone())),
-                ChatError::NoNumbers | ChatError::AnswerNoCarrier => {}
+                ChatError::NoNumbers | ChatError::AnswerNoCarrier | ChatError::LoginRefused => {}
                 ChatError::AnswerTimeout { seconds } => d.push(("seconds", seconds.to_string())),
             },
             Failure::Ppp(r) => match r {
@@ -528,7 +528,10 @@ impl Failure {
                     ..
                 }
             ),
-            Failure::Modem(e) => matches!(e, ChatError::ModemError { .. } | ChatError::NoNumbers),
+            Failure::Modem(e) => matches!(
+                e,
+                ChatError::ModemError { .. } | ChatError::NoNumbers | ChatError::LoginRefused
+            ),
             Failure::Profile(_) => true,
             _ => false,
         }
@@ -540,6 +543,7 @@ impl Failure {
         match self {
             Failure::DeviceBusy(_) => 8,
             Failure::DeviceUnavailable(_) => 7,
+            Failure::Modem(ChatError::LoginRefused) => 19,
             Failure::Modem(_) => 8,
             Failure::Ppp(r) => match r {
                 DownReason::AuthFailed { .. }

@@ -506,7 +506,17 @@ impl Session {
                 }
                 LoopEvent::Down(reason) => {
                     if failure.is_none() && ending.is_none() && reason != DownReason::LocalClose {
-                        failure = Some(down_failure(reason, line_closed.take()));
+                        // Our own packets coming back right after a text
+                        // login: the server refused it and echoes a new
+                        // login prompt (a real loop-back has no login).
+                        let refused = reason == DownReason::LoopedBack
+                            && !self.profile.login.is_empty()
+                            && !net.configured;
+                        failure = Some(if refused {
+                            Failure::Modem(crate::chat::ChatError::LoginRefused)
+                        } else {
+                            down_failure(reason, line_closed.take())
+                        });
                     }
                     break;
                 }
