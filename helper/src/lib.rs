@@ -19,6 +19,7 @@
 //! up in the foreground) and `dialtone-sim` (the simulated modem and ISP).
 #![warn(missing_docs)]
 
+pub mod atomic;
 pub mod chat;
 pub mod demand;
 pub mod dns;

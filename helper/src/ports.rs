@@ -20,19 +20,19 @@
 //! fake tree in a temporary directory.
 
 use std::collections::{HashMap, HashSet};
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
 use std::fs;
 use std::io;
 use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Component, Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use dialtone_api::profile::{Carrier, FlowControl, Line};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::atomic;
 use crate::lock::{self, describe_io, LockError};
 use crate::serial::{SerialError, SerialLine};
 
@@ -885,22 +885,27 @@ pub fn set_modem_link(
     roots: &SystemRoots,
 ) -> Result<PathBuf, ModemLinkError> {
     check_serial_device(port, roots)?;
-    let (Some(dir), Some(name)) = (link.parent(), link.file_name()) else {
+    if link.file_name().is_none() {
         return Err(ModemLinkError::BadLinkPath {
             link: link.to_path_buf(),
         });
-    };
-    let dir = if dir.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        dir
-    };
+    }
     // A few rounds in case the link appears or disappears under us.
     let mut last = None;
     for _ in 0..4 {
         match fs::symlink_metadata(link) {
             Ok(meta) if meta.file_type().is_symlink() => {
-                return replace_symlink(link, dir, name, port).map(|()| port.to_path_buf());
+                // Checked just before: `link` is a symbolic link (the
+                // rename would replace whatever is there, so that check is
+                // what protects a real file or device node; the window
+                // between them is what /dev's permissions leave to root).
+                return atomic::symlink_atomic(link, port)
+                    .map(|()| port.to_path_buf())
+                    .map_err(|source| ModemLinkError::Io {
+                        action: "replace",
+                        path: link.to_path_buf(),
+                        source,
+                    });
             }
             Ok(meta) => {
                 return Err(ModemLinkError::NotASymlink {
@@ -934,62 +939,6 @@ pub fn set_modem_link(
     Err(ModemLinkError::Io {
         action: "create",
         path: link.to_path_buf(),
-        source: last.unwrap_or_else(|| io::Error::from(io::ErrorKind::AlreadyExists)),
-    })
-}
-
-/// Replaces the symbolic link `link` (in `dir`, named `name`) with one to
-/// `target`: a temporary link beside it, renamed over it.
-fn replace_symlink(
-    link: &Path,
-    dir: &Path,
-    name: &OsStr,
-    target: &Path,
-) -> Result<(), ModemLinkError> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let mut last = None;
-    for _ in 0..4 {
-        let mut temp_name = OsString::from(".");
-        temp_name.push(name);
-        temp_name.push(format!(
-            ".tmp-{}-{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        let temp = dir.join(temp_name);
-        match std::os::unix::fs::symlink(target, &temp) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                last = Some(e);
-                continue;
-            }
-            Err(source) => {
-                return Err(ModemLinkError::Io {
-                    action: "create",
-                    path: temp,
-                    source,
-                })
-            }
-        }
-        // Checked just before: `link` is a symbolic link (rename() would
-        // replace whatever is there, so that check is what protects a real
-        // file or device node; the window between them is what /dev's
-        // permissions leave to root alone).
-        return match fs::rename(&temp, link) {
-            Ok(()) => Ok(()),
-            Err(source) => {
-                let _ = fs::remove_file(&temp);
-                Err(ModemLinkError::Io {
-                    action: "replace",
-                    path: link.to_path_buf(),
-                    source,
-                })
-            }
-        };
-    }
-    Err(ModemLinkError::Io {
-        action: "create",
-        path: dir.to_path_buf(),
         source: last.unwrap_or_else(|| io::Error::from(io::ErrorKind::AlreadyExists)),
     })
 }
@@ -1739,7 +1688,7 @@ garbage line
             ("/dev/serial/by-id/../../ttyS0", ".."),
             ("ttyS0", "not absolute"),
         ] {
-            let path = Path::new(OsStr::from_bytes(path.as_bytes()));
+            let path = Path::new(std::ffi::OsStr::from_bytes(path.as_bytes()));
             match check_serial_device(path, &roots) {
                 Err(e @ DeviceError::InvalidPath { .. }) => {
                     assert!(e.to_string().contains(reason), "{e}")

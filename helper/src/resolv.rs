@@ -77,6 +77,8 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use serde::{Deserialize, Serialize};
 
+use crate::atomic;
+
 /// How many `nameserver` lines the resolver reads (glibc's `MAXNS`): the
 /// file gets no more.
 pub const MAX_SERVERS: usize = 3;
@@ -194,26 +196,15 @@ pub struct ResolvConf {
 }
 
 /// Writes `bytes` to `path` atomically and durably with the given mode
-/// ([`crate::store::write_atomic`]: a renamed temporary file, which replaces
-/// a symlink itself, never its target).
+/// (a renamed temporary file, which replaces a symlink itself, never its
+/// target).
 fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), ResolvError> {
-    crate::store::write_atomic(path, bytes, mode).map_err(io_err(path))
+    atomic::write_atomic(path, bytes, mode).map_err(io_err(path))
 }
 
 /// Puts a symlink at `path` atomically.
 fn symlink_atomic(path: &Path, target: &Path) -> Result<(), ResolvError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(".dialtone-link-{}.tmp", std::process::id()));
-    let _ = fs::remove_file(&tmp);
-    std::os::unix::fs::symlink(target, &tmp)
-        .and_then(|()| fs::rename(&tmp, path))
-        .map_err(|e| {
-            let _ = fs::remove_file(&tmp);
-            ResolvError::Io {
-                path: path.to_path_buf(),
-                source: e,
-            }
-        })
+    atomic::symlink_atomic(path, target).map_err(io_err(path))
 }
 
 /// A link name as it may appear in the comment line: anything that is not

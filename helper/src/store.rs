@@ -29,20 +29,21 @@
 //! files by hand and have them re-read with [`Store::reload`].
 
 use std::collections::BTreeMap;
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsStr;
 use std::fmt;
-use std::fs::{self, DirBuilder, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::fs::{self, DirBuilder, OpenOptions};
+use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use dialtone_api::profile::MAX_PROFILE_BYTES;
 use dialtone_api::{Profile, ProfileError, Secrets};
 
+pub use crate::atomic::write_atomic;
+use crate::atomic::{parent_dir, sync_dir};
 use crate::lock::describe_io;
 
 /// Where profiles live unless configured otherwise.
@@ -867,99 +868,6 @@ fn remove_durably(path: &Path) -> Result<(), StoreError> {
         Ok(()) => sync_dir(parent_dir(path)).map_err(io_err(parent_dir(path))),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(io_err(path)(e)),
-    }
-}
-
-fn parent_dir(path: &Path) -> &Path {
-    match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    }
-}
-
-/// fsyncs a directory, so that a rename or removal in it survives a power
-/// cut. File systems that cannot sync a directory (EINVAL) are let be.
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    match File::open(dir).and_then(|d| d.sync_all()) {
-        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => Ok(()),
-        other => other,
-    }
-}
-
-/// Makes the temporary files of one process unique.
-static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
-
-/// Writes `bytes` to `path` atomically and durably: a new temporary file
-/// `.<name>.tmp-<pid>-<n>` in the same directory (created with
-/// `O_CREAT|O_EXCL` and `mode`, so it is never more open than `mode`, then
-/// set to exactly `mode` should the umask have narrowed it), `write_all`,
-/// fsync, rename over `path`, fsync the directory.
-///
-/// On an error up to the rename, the temporary file is removed and `path`
-/// is unchanged. Only the last step can fail after `path` was replaced: if
-/// the directory cannot be fsynced, the new content is in place but may
-/// not survive a power cut, and the error says so.
-pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
-    let dir = parent_dir(path);
-    let name = path.file_name().ok_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("{} names no file", path.display()),
-        )
-    })?;
-    let (tmp, mut file) = create_temp(dir, name, mode)?;
-    let written = (|| {
-        let meta = file.metadata()?;
-        if meta.mode() & 0o7777 != mode & 0o7777 {
-            file.set_permissions(fs::Permissions::from_mode(mode))?;
-        }
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        drop(file);
-        fs::rename(&tmp, path)
-    })();
-    if let Err(e) = written {
-        let _ = fs::remove_file(&tmp);
-        return Err(e);
-    }
-    sync_dir(dir).map_err(|e| {
-        io::Error::new(
-            e.kind(),
-            format!(
-                "saved, but the directory could not be synced, so the change may not \
-                 survive a power cut: {}",
-                describe_io(&e)
-            ),
-        )
-    })
-}
-
-/// Creates a new temporary file for `name` in `dir`.
-fn create_temp(dir: &Path, name: &OsStr, mode: u32) -> io::Result<(PathBuf, File)> {
-    let mut attempts = 0;
-    loop {
-        let mut tmp_name = OsString::from(".");
-        tmp_name.push(name);
-        tmp_name.push(format!(
-            ".tmp-{}-{}",
-            std::process::id(),
-            TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        let tmp = dir.join(tmp_name);
-        match OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&tmp)
-        {
-            Ok(file) => return Ok((tmp, file)),
-            // Left by an earlier process that had our pid.
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempts < 100 => {
-                attempts += 1;
-            }
-            Err(e) => return Err(e),
-        }
     }
 }
 

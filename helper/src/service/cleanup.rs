@@ -86,7 +86,7 @@ pub async fn after_crash(config: &ServiceConfig, dns: &Dns) -> Vec<String> {
         }
     }
     if let Err(e) = std::fs::create_dir_all(&config.state_dir).and_then(|()| {
-        crate::store::write_atomic(
+        crate::atomic::write_atomic(
             &pid_path,
             crate::lock::format_pid(std::process::id()).as_bytes(),
             0o644,
