@@ -288,27 +288,43 @@ pub async fn run(config: ServiceConfig) -> Result<(), ServiceError> {
 }
 
 /// Returns once the daemon has been idle for its timeout, or never
-/// without one. A SIGTERM or SIGINT stops every link first.
+/// without one. A SIGTERM or SIGINT stops every link first. It wakes only
+/// when the timeout could have run out, never on a fixed tick.
 async fn wait_until_idle(daemon: &Arc<Daemon>) {
-    use tokio::signal::unix::{signal, SignalKind};
+    use tokio::signal::unix::{signal, Signal, SignalKind};
+    async fn received(s: &mut Option<Signal>) {
+        match s {
+            Some(s) => {
+                s.recv().await;
+            }
+            // A handler that could not be set leaves the default action,
+            // which ends the process.
+            None => std::future::pending().await,
+        }
+    }
     let mut term = signal(SignalKind::terminate()).ok();
     let mut int = signal(SignalKind::interrupt()).ok();
-    let mut tick = tokio::time::interval(Duration::from_millis(500));
     let stopping = async {
         tokio::select! {
-            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
-            _ = async { match int.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+            _ = received(&mut term) => {}
+            _ = received(&mut int) => {}
         }
     };
     tokio::pin!(stopping);
     loop {
+        let deadline = daemon
+            .config
+            .idle_timeout
+            .and_then(|timeout| daemon.activity.lock().ok().map(|last| *last + timeout));
         tokio::select! {
             _ = &mut stopping => {
                 stop_all(daemon).await;
                 return;
             }
-            _ = tick.tick() => {}
+            _ = sleep_until(deadline) => {}
         }
+        // The deadline passed: idle if no link runs and no call came since
+        // (a call moves the mark, and the next round waits for the new one).
         let Some(timeout) = daemon.config.idle_timeout else {
             continue;
         };
@@ -317,6 +333,14 @@ async fn wait_until_idle(daemon: &Arc<Daemon>) {
         if active == 0 && last.is_some_and(|l| l.elapsed() >= timeout) {
             return;
         }
+    }
+}
+
+/// Sleeps until `deadline`, or for ever without one.
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
     }
 }
 
