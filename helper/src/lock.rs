@@ -307,7 +307,7 @@ fn is_padding(byte: u8) -> bool {
 
 /// Whether process `pid` exists: `kill(pid, 0)` succeeds, or fails only
 /// because we may not signal it (`EPERM`). Only `ESRCH` means dead.
-fn process_alive(pid: u32) -> bool {
+pub(crate) fn process_alive(pid: u32) -> bool {
     let Ok(pid) = libc::pid_t::try_from(pid) else {
         return false;
     };

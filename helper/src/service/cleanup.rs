@@ -17,21 +17,11 @@ use std::path::Path;
 
 use super::ServiceConfig;
 use crate::dns::Dns;
-use crate::lock::parse_pid;
+use crate::lock::{parse_pid, process_alive};
 
 /// The file holding the running daemon's pid.
 pub fn pid_file(state_dir: &Path) -> std::path::PathBuf {
     state_dir.join("dialtoned.pid")
-}
-
-/// Whether `pid` names a live process.
-fn alive(pid: u32) -> bool {
-    let Ok(pid) = libc::pid_t::try_from(pid) else {
-        return false;
-    };
-    // SAFETY: kill with signal 0 only checks for existence.
-    let r = unsafe { libc::kill(pid, 0) };
-    r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 /// Cleans up after a crashed predecessor and records this daemon's pid.
@@ -63,7 +53,7 @@ pub async fn after_crash(config: &ServiceConfig, dns: &Dns) -> Vec<String> {
     }
     let pid_path = pid_file(&config.state_dir);
     let previous = std::fs::read(&pid_path).ok().and_then(|c| parse_pid(&c));
-    if let Some(old) = previous.filter(|&p| p != std::process::id() && !alive(p)) {
+    if let Some(old) = previous.filter(|&p| p != std::process::id() && !process_alive(p)) {
         if let Ok(entries) = std::fs::read_dir(&config.lock_dir) {
             for entry in entries.flatten() {
                 let name = entry.file_name();

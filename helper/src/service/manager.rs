@@ -167,22 +167,11 @@ impl ManagerIface {
     /// Every serial port.
     #[zbus(property)]
     fn serial_ports(&self) -> Vec<PortInfo> {
+        // modem_link gives relative targets as full paths already.
         let link = ports::modem_link(&self.daemon.config.modem_link)
             .ok()
             .flatten()
-            .and_then(|t| {
-                let t = if t.is_relative() {
-                    self.daemon
-                        .config
-                        .modem_link
-                        .parent()
-                        .unwrap_or(Path::new("/"))
-                        .join(t)
-                } else {
-                    t
-                };
-                std::fs::canonicalize(t).ok()
-            });
+            .and_then(|t| std::fs::canonicalize(t).ok());
         ports::serial_ports(&self.daemon.config.roots)
             .into_iter()
             .map(|p| {

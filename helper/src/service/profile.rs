@@ -143,12 +143,8 @@ impl ProfileIface {
                 "{unknown:?} is not a secret Dialtone keeps; the only one is \"password\""
             )));
         }
+        // The store checks the password itself (length, no NUL).
         let password = secrets.get("password").cloned().unwrap_or_default();
-        if password.len() > 256 || password.contains('\0') {
-            return Err(Error::InvalidArgument(
-                "password: at most 256 bytes, and no NUL".into(),
-            ));
-        }
         {
             let mut state = self.daemon.state.lock().await;
             state
