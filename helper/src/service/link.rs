@@ -86,30 +86,28 @@ pub fn ending_reason(ending: &Ending, failure: Option<&Failure>) -> StateReason 
     }
 }
 
-/// The reason a session stopped for good.
+/// The reason a session stopped for good: its failure, or for a profile
+/// that does not redial how its last connection ended, or the stop reason
+/// in the runtime's words.
 pub fn end_reason(end: &SessionEnd) -> StateReason {
     if let Some(f) = &end.failure {
         return failure_reason(f);
     }
-    match &end.stop {
-        StopReason::User => StateReason::new("user", "hung up on request"),
-        StopReason::Idle => StateReason::new("idle", "the link was idle"),
-        StopReason::NoPersist => match &end.last_ending {
-            Some(e) => ending_reason(e, None),
-            None => StateReason::new("ended", crate::runtime::describe_stop(&end.stop)),
-        },
-        StopReason::Permanent => {
-            StateReason::new("permanent", crate::runtime::describe_stop(&end.stop))
-        }
-        StopReason::TooManyFailures(n) => {
-            let mut r = StateReason::new(
-                "too-many-failures",
-                crate::runtime::describe_stop(&end.stop),
-            );
-            r.details.insert("failures".into(), n.to_string());
-            r
-        }
+    if let (StopReason::NoPersist, Some(e)) = (&end.stop, &end.last_ending) {
+        return ending_reason(e, None);
     }
+    let code = match end.stop {
+        StopReason::User => "user",
+        StopReason::Idle => "idle",
+        StopReason::NoPersist => "ended",
+        StopReason::Permanent => "permanent",
+        StopReason::TooManyFailures(_) => "too-many-failures",
+    };
+    let mut r = StateReason::new(code, crate::runtime::describe_stop(&end.stop));
+    if let StopReason::TooManyFailures(n) = end.stop {
+        r.details.insert("failures".into(), n.to_string());
+    }
+    r
 }
 
 /// The counters as the `Statistics` property carries them.
@@ -322,12 +320,10 @@ async fn publish_statistics(iref: &InterfaceRef<LinkIface>, stats: &Arc<Mutex<St
     let Ok(now) = stats.lock().map(|s| s.clone()) else {
         return;
     };
-    let mut link = iref.get_mut().await;
-    let map = statistics_map(&now, link.attempts);
-    if map != link.statistics {
-        link.statistics = map;
-        let _ = link.statistics_changed(iref.signal_emitter()).await;
-    }
+    iref.get_mut()
+        .await
+        .set_statistics(&now, iref.signal_emitter())
+        .await;
 }
 
 /// The property a change touched, to announce.
@@ -381,13 +377,7 @@ async fn apply(daemon: &Arc<Daemon>, iref: &InterfaceRef<LinkIface>, n: u32, ev:
             };
             link.push_transcript(emitter, entry).await;
         }
-        SessionEvent::Statistics(s) => {
-            let map = statistics_map(&s, link.attempts);
-            if map != link.statistics {
-                link.statistics = map;
-                let _ = link.statistics_changed(emitter).await;
-            }
-        }
+        SessionEvent::Statistics(s) => link.set_statistics(&s, emitter).await,
         SessionEvent::Progress(p) => {
             // Every state change is also a transcript note, so the log
             // reads as a story.
@@ -536,6 +526,17 @@ fn dedup(v: Vec<Prop>) -> Vec<Prop> {
 }
 
 impl LinkIface {
+    /// Takes the session's counters, and announces them if they moved.
+    async fn set_statistics(&mut self, stats: &Statistics, emitter: &SignalEmitter<'_>) {
+        let map = statistics_map(stats, self.attempts);
+        if map != self.statistics {
+            self.statistics = map;
+            if let Err(e) = self.statistics_changed(emitter).await {
+                eprintln!("dialtoned: could not announce the statistics: {e}");
+            }
+        }
+    }
+
     /// Keeps a transcript line and sends the Transcript signal.
     async fn push_transcript(&mut self, emitter: &SignalEmitter<'_>, entry: TranscriptEntry) {
         if self.transcript.len() == TRANSCRIPT_LINES {

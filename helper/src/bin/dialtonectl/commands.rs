@@ -136,10 +136,12 @@ async fn list(c: &Client, out: &Out) -> Result<(), CliError> {
                 Ok((info, _)) if !info.device.is_empty() => (info.state, info.device),
                 Ok((info, _)) => (info.state, configured),
                 // Ended and gone between the two reads.
-                Err(e) if e.code == exit::NOT_FOUND => ("disconnected".into(), configured),
+                Err(e) if e.code == exit::NOT_FOUND => {
+                    (LinkState::Disconnected.to_string(), configured)
+                }
                 Err(e) => return Err(e),
             },
-            None => ("disconnected".into(), configured),
+            None => (LinkState::Disconnected.to_string(), configured),
         };
         rows.push(vec![
             p.id.clone(),
