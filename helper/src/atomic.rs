@@ -44,13 +44,14 @@ static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 /// not survive a power cut, and the error says so.
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     let dir = parent_dir(path);
-    let name = path.file_name().ok_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("{} names no file", path.display()),
-        )
+    let (tmp, mut file) = create_beside(path, |tmp| {
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(tmp)
     })?;
-    let (tmp, mut file) = create_temp(dir, name, mode)?;
     let written = (|| {
         let meta = file.metadata()?;
         if meta.mode() & 0o7777 != mode & 0o7777 {
@@ -90,20 +91,24 @@ fn temp_path(dir: &Path, name: &OsStr) -> PathBuf {
     dir.join(tmp_name)
 }
 
-/// Creates a new temporary file for `name` in `dir`.
-fn create_temp(dir: &Path, name: &OsStr, mode: u32) -> io::Result<(PathBuf, File)> {
+/// Makes something new (`make` must fail with `AlreadyExists` rather than
+/// replace) under a temporary name beside `path`; a name left by an
+/// earlier process that had our pid is skipped.
+fn create_beside<T>(
+    path: &Path,
+    make: impl Fn(&Path) -> io::Result<T>,
+) -> io::Result<(PathBuf, T)> {
+    let name = path.file_name().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} names no file", path.display()),
+        )
+    })?;
     let mut attempts = 0;
     loop {
-        let tmp = temp_path(dir, name);
-        match OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&tmp)
-        {
-            Ok(file) => return Ok((tmp, file)),
-            // Left by an earlier process that had our pid.
+        let tmp = temp_path(parent_dir(path), name);
+        match make(&tmp) {
+            Ok(made) => return Ok((tmp, made)),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempts < 100 => {
                 attempts += 1;
             }
@@ -117,30 +122,12 @@ fn create_temp(dir: &Path, name: &OsStr, mode: u32) -> io::Result<(PathBuf, File
 /// whatever is there, so callers check first what they may replace). On
 /// an error the temporary link is removed and `path` is unchanged.
 pub fn symlink_atomic(path: &Path, target: &Path) -> io::Result<()> {
-    let dir = parent_dir(path);
-    let name = path.file_name().ok_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("{} names no file", path.display()),
-        )
-    })?;
-    let mut attempts = 0;
-    let tmp = loop {
-        let tmp = temp_path(dir, name);
-        match std::os::unix::fs::symlink(target, &tmp) {
-            Ok(()) => break tmp,
-            // Left by an earlier process that had our pid.
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempts < 100 => {
-                attempts += 1;
-            }
-            Err(e) => return Err(e),
-        }
-    };
+    let (tmp, ()) = create_beside(path, |tmp| std::os::unix::fs::symlink(target, tmp))?;
     if let Err(e) = fs::rename(&tmp, path) {
         let _ = fs::remove_file(&tmp);
         return Err(e);
     }
     // Making the rename durable is a courtesy here: the link is in place.
-    let _ = sync_dir(dir);
+    let _ = sync_dir(parent_dir(path));
     Ok(())
 }

@@ -227,28 +227,42 @@ fn parse_dns(v: &str) -> Result<Backend, String> {
     }
 }
 
-/// `dialtoned service`.
-fn service(argv: impl Iterator<Item = String>) -> ExitCode {
-    let config = match parse_service(argv) {
-        Ok(Some(c)) => c,
+/// The parsed arguments, or how to exit: after the usage text for
+/// `--help` (0), or with the error and the usage (2).
+fn parsed<T>(result: Result<Option<T>, String>) -> Result<T, ExitCode> {
+    match result {
+        Ok(Some(t)) => Ok(t),
         Ok(None) => {
             print!("{USAGE}");
-            return ExitCode::SUCCESS;
+            Err(ExitCode::SUCCESS)
         }
         Err(e) => {
             eprintln!("dialtoned: {e}\n\n{USAGE}");
-            return ExitCode::from(2);
+            Err(ExitCode::from(2))
         }
-    };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
+    }
+}
+
+/// The single-threaded runtime both commands run on.
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
+        .map_err(|e| {
             eprintln!("dialtoned: cannot start: {e}");
-            return ExitCode::from(1);
-        }
+            ExitCode::from(1)
+        })
+}
+
+/// `dialtoned service`.
+fn service(argv: impl Iterator<Item = String>) -> ExitCode {
+    let config = match parsed(parse_service(argv)) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let runtime = match runtime() {
+        Ok(r) => r,
+        Err(code) => return code,
     };
     match runtime.block_on(dialtone_helper::service::run(config)) {
         Ok(()) => ExitCode::SUCCESS,
@@ -265,16 +279,9 @@ fn main() -> ExitCode {
         argv.next();
         return service(argv);
     }
-    let args = match parse(argv) {
-        Ok(Some(a)) => a,
-        Ok(None) => {
-            print!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprintln!("dialtoned: {e}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
+    let args = match parsed(parse(argv)) {
+        Ok(a) => a,
+        Err(code) => return code,
     };
     let profile = match load_profile(&args.profile) {
         Ok(p) => p,
@@ -293,15 +300,9 @@ fn main() -> ExitCode {
         },
         None => String::new(),
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime() {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("dialtoned: cannot start: {e}");
-            return ExitCode::from(1);
-        }
+        Err(code) => return code,
     };
     ExitCode::from(runtime.block_on(run(args, profile, password)))
 }
