@@ -485,6 +485,7 @@ async fn apply(daemon: &Arc<Daemon>, iref: &InterfaceRef<LinkIface>, n: u32, ev:
             link.push_transcript(emitter, note).await;
         }
     }
+    let state_changed = changed.contains(&Prop::State);
     for prop in dedup(changed) {
         let r = match prop {
             Prop::State => link.state_changed(emitter).await,
@@ -507,11 +508,14 @@ async fn apply(daemon: &Arc<Daemon>, iref: &InterfaceRef<LinkIface>, n: u32, ev:
             eprintln!("dialtoned: could not announce a change of link {n}: {e}");
         }
     }
-    let state = link.state;
-    drop(link);
-    let mut s = daemon.state.lock().await;
-    if let Some(l) = s.links.get_mut(&n) {
-        l.state = state;
+    // The daemon's copy of the state (for ActiveLink and the idle check)
+    // only when it moved, not for every transcript line.
+    if state_changed {
+        let state = link.state;
+        drop(link);
+        if let Some(l) = daemon.state.lock().await.links.get_mut(&n) {
+            l.state = state;
+        }
     }
 }
 
