@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 pub mod dbus;
+pub mod objects;
 pub mod profile;
 pub mod secrets;
 pub mod settings;

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::num::NonZeroUsize;
 
 use dialtone_api::dbus::{
-    LinkProxy, ManagerProxy, ProfileProxy, Transcript, TranscriptEntry, BUS_NAME, LINK_INTERFACE,
+    LinkProxy, ManagerProxy, ProfileProxy, TranscriptEntry, BUS_NAME, LINK_INTERFACE,
     PROFILE_INTERFACE, ROOT_PATH,
 };
 use futures::StreamExt;
@@ -19,12 +19,10 @@ use zbus::proxy::CacheProperties;
 use zbus::{Connection, MatchRule, Message, MessageStream, OwnedVariant};
 
 use crate::error::CliError;
-use crate::model::{pick_profile, LinkInfo, PickError, ProfileInfo};
-
-/// The standard Properties interface.
-const PROPERTIES_INTERFACE: &str = "org.freedesktop.DBus.Properties";
-/// The standard ObjectManager interface.
-const OBJECT_MANAGER_INTERFACE: &str = "org.freedesktop.DBus.ObjectManager";
+pub use dialtone_api::objects::Stamp;
+use dialtone_api::objects::{
+    self, pick_profile, Interface, LinkInfo, PickError, ProfileInfo, Signal, PROPERTIES_INTERFACE,
+};
 
 /// How many signals may wait unread before the oldest are dropped.
 const SIGNAL_QUEUE: usize = 4096;
@@ -32,31 +30,6 @@ const SIGNAL_QUEUE: usize = 4096;
 /// The bus connection.
 pub struct Client {
     conn: Connection,
-}
-
-/// When a snapshot was taken: the daemon's connection and the serial
-/// number of its reply.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Stamp {
-    sender: Option<String>,
-    serial: u32,
-}
-
-impl Stamp {
-    /// The stamp of a reply (or any message) from the daemon.
-    pub fn of(msg: &Message) -> Self {
-        Stamp {
-            sender: msg.header().sender().map(|s| s.to_string()),
-            serial: msg.primary_header().serial_num().get(),
-        }
-    }
-
-    /// Whether `msg` was sent after the message this stamp is of (or by
-    /// another daemon connection, i.e. a restarted daemon).
-    pub fn is_before(&self, msg: &Message) -> bool {
-        let other = Stamp::of(msg);
-        other.sender != self.sender || other.serial > self.serial
-    }
 }
 
 /// A signal from the daemon, decoded.
@@ -93,99 +66,32 @@ pub enum Event {
     Other,
 }
 
-/// Decodes a signal. Malformed signals are errors naming what was wrong.
+/// Decodes a signal (see [`objects::decode`]) into what the commands
+/// follow: links.
 pub fn decode(msg: &Message) -> Result<Event, String> {
-    let header = msg.header();
-    let path = header.path().map(|p| p.to_string()).unwrap_or_default();
-    let interface = header
-        .interface()
-        .map(|i| i.to_string())
-        .unwrap_or_default();
-    let member = header.member().map(|m| m.to_string()).unwrap_or_default();
-    match (interface.as_str(), member.as_str()) {
-        (PROPERTIES_INTERFACE, "PropertiesChanged") => {
-            let Some(signal) = zbus::fdo::PropertiesChanged::from_message(msg.clone()) else {
-                return Ok(Event::Other);
-            };
-            let args = signal
-                .args()
-                .map_err(|e| format!("PropertiesChanged: {e}"))?;
-            if args.interface_name().as_str() != LINK_INTERFACE {
-                return Ok(Event::Other);
-            }
-            let mut changed = HashMap::new();
-            for (name, v) in args.changed_properties() {
-                let v = v
-                    .try_to_owned()
-                    .map_err(|e| format!("PropertiesChanged {name}: {e}"))?;
-                changed.insert(name.to_string(), v);
-            }
-            let invalidated = args
-                .invalidated_properties()
-                .iter()
-                .map(|s| s.to_string())
-                .collect();
-            Ok(Event::LinkChanged {
-                path,
-                changed,
-                invalidated,
-            })
-        }
-        (LINK_INTERFACE, "Transcript") => {
-            let Some(signal) = Transcript::from_message(msg.clone()) else {
-                return Ok(Event::Other);
-            };
-            let args = signal.args().map_err(|e| format!("Transcript: {e}"))?;
-            Ok(Event::Transcript {
-                path,
-                entry: args.entry().clone(),
-            })
-        }
-        (OBJECT_MANAGER_INTERFACE, "InterfacesAdded") => {
-            let Some(signal) = zbus::fdo::InterfacesAdded::from_message(msg.clone()) else {
-                return Ok(Event::Other);
-            };
-            let args = signal.args().map_err(|e| format!("InterfacesAdded: {e}"))?;
-            let Some((_, props)) = args
-                .interfaces_and_properties()
-                .iter()
-                .find(|(name, _)| name.as_str() == LINK_INTERFACE)
-            else {
-                return Ok(Event::Other);
-            };
-            let mut properties = HashMap::new();
-            for (name, v) in props {
-                let v = v
-                    .try_to_owned()
-                    .map_err(|e| format!("InterfacesAdded {name}: {e}"))?;
-                properties.insert(name.to_string(), v);
-            }
-            Ok(Event::LinkAdded {
-                path: args.object_path().to_string(),
-                properties,
-            })
-        }
-        (OBJECT_MANAGER_INTERFACE, "InterfacesRemoved") => {
-            let Some(signal) = zbus::fdo::InterfacesRemoved::from_message(msg.clone()) else {
-                return Ok(Event::Other);
-            };
-            let args = signal
-                .args()
-                .map_err(|e| format!("InterfacesRemoved: {e}"))?;
-            if args
-                .interfaces()
-                .iter()
-                .any(|i| i.as_str() == LINK_INTERFACE)
-            {
-                Ok(Event::LinkRemoved {
-                    path: args.object_path().to_string(),
-                })
-            } else {
-                Ok(Event::Other)
+    Ok(match objects::decode(msg)? {
+        Signal::Changed {
+            path,
+            interface: Interface::Link,
+            changed,
+            invalidated,
+        } => Event::LinkChanged {
+            path,
+            changed,
+            invalidated,
+        },
+        Signal::Transcript { path, entry } => Event::Transcript { path, entry },
+        Signal::Added { path, interfaces } => {
+            match interfaces.into_iter().find(|(i, _)| *i == Interface::Link) {
+                Some((_, properties)) => Event::LinkAdded { path, properties },
+                None => Event::Other,
             }
         }
-        _ => Ok(Event::Other),
-    }
+        Signal::Removed { path, interfaces } if interfaces.contains(&Interface::Link) => {
+            Event::LinkRemoved { path }
+        }
+        _ => Event::Other,
+    })
 }
 
 /// Which of the daemon's signals to receive.
@@ -403,6 +309,7 @@ impl Client {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use dialtone_api::objects::OBJECT_MANAGER_INTERFACE;
     use zbus::Variant;
 
     #[test]
@@ -495,20 +402,5 @@ mod tests {
             .build(&(path, vec![LINK_INTERFACE]))
             .expect("a signal");
         assert!(matches!(decode(&msg), Ok(Event::LinkRemoved { .. })));
-    }
-
-    #[test]
-    fn stamps_order_messages_of_one_sender() {
-        let msg = |serial: u32| {
-            Message::signal("/a", "a.b", "C")
-                .sender(":1.5")
-                .serial(std::num::NonZeroU32::new(serial).expect("nonzero"))
-                .build(&())
-                .expect("a signal")
-        };
-        let stamp = Stamp::of(&msg(10));
-        assert!(!stamp.is_before(&msg(9)));
-        assert!(!stamp.is_before(&msg(10)));
-        assert!(stamp.is_before(&msg(11)));
     }
 }

@@ -21,8 +21,8 @@ use crate::convert::{profile_to_settings, settings_to_profile};
 use crate::error::{exit, CliError};
 use crate::format;
 use crate::json;
-use crate::model::{leaf, LinkInfo, ProfileInfo};
 use crate::password;
+use dialtone_api::objects::{leaf, LinkInfo, ProfileInfo};
 
 /// How long `down` waits for the link to end.
 const DOWN_TIMEOUT: Duration = Duration::from_secs(30);

@@ -3,7 +3,7 @@
 
 use dialtone_api::dbus::{LinkState, StateReason, TranscriptEntry};
 
-use crate::model::LinkInfo;
+use dialtone_api::objects::LinkInfo;
 
 /// A state word in plain English (`getting-address` → "getting an
 /// address"); words this client does not know are shown with spaces.

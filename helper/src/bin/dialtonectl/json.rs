@@ -5,7 +5,7 @@ use dialtone_api::dbus::{PortInfo, StateReason, TranscriptEntry};
 use serde_json::{json, Value};
 
 use crate::format;
-use crate::model::LinkInfo;
+use dialtone_api::objects::LinkInfo;
 
 /// `{"code", "message", "details": {…}}`.
 pub fn reason(r: &StateReason) -> Value {

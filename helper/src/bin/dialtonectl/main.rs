@@ -16,7 +16,6 @@ mod convert;
 mod error;
 mod format;
 mod json;
-mod model;
 mod password;
 
 use std::process::ExitCode;
