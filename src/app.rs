@@ -133,6 +133,8 @@ pub struct App {
     waiting: Vec<Waiting>,
     hold: Option<gtk::gio::ApplicationHoldGuard>,
     window: adw::ApplicationWindow,
+    /// Print `first-content` once the list or the empty page shows.
+    report_content: bool,
 }
 
 relm4::new_action_group!(WinActions, "win");
@@ -282,6 +284,10 @@ impl App {
         self.sync_rows();
         self.sync_details();
         self.check_waiting();
+        if self.report_content && matches!(self.page, Page::List | Page::Empty) {
+            self.report_content = false;
+            report_after_paint(self.window.upcast_ref(), "first-content");
+        }
     }
 
     /// Sends the notification a link change deserves.
@@ -673,6 +679,7 @@ impl Component for App {
             waiting: Vec::new(),
             hold: None,
             window: root.clone(),
+            report_content: init.report_first_frame,
         };
         let widgets = view_output!();
 
@@ -818,18 +825,28 @@ fn capitalise(s: &str) -> String {
 
 /// Prints `first-frame` once the window has been painted.
 fn report_first_frame(window: &adw::ApplicationWindow) {
-    window.connect_map(|w| {
-        let Some(clock) = w.frame_clock() else {
-            return;
-        };
-        let done = std::rc::Rc::new(std::cell::Cell::new(false));
-        clock.connect_after_paint(move |_| {
-            if !done.replace(true) {
-                use std::io::Write;
-                let mut out = std::io::stdout();
-                let _ = writeln!(out, "first-frame");
-                let _ = out.flush();
-            }
-        });
+    window.connect_map(|w| report_after_paint(w.upcast_ref(), "first-frame"));
+}
+
+/// Prints `word` on stdout after the next frame of `widget`'s window is
+/// painted (for the startup benchmark, `benches/startup.rs`).
+fn report_after_paint(widget: &gtk::Widget, word: &'static str) {
+    let Some(clock) = widget.frame_clock() else {
+        return;
+    };
+    let handler: std::rc::Rc<std::cell::Cell<Option<gtk::glib::SignalHandlerId>>> =
+        std::rc::Rc::default();
+    let h = handler.clone();
+    let id = clock.connect_after_paint(move |clock| {
+        use std::io::Write;
+        let mut out = std::io::stdout();
+        if writeln!(out, "{word}").and_then(|_| out.flush()).is_err() {
+            tracing::warn!("cannot report {word}: stdout is closed");
+        }
+        if let Some(id) = h.take() {
+            clock.disconnect(id);
+        }
     });
+    handler.set(Some(id));
+    widget.queue_draw();
 }

@@ -1,12 +1,26 @@
-//! `cargo xtask demo`: a full dial on the simulated modem and ISP, no
-//! hardware needed.
+//! `cargo xtask demo`: the app on a simulated modem and ISP, no hardware
+//! needed.
 //!
-//! Two throw-away network namespaces (`unshare --net`, gone when their
-//! process exits) keep the machine's own network untouched: the simulated
-//! modem and ISP (`dialtone-sim --isp internal`) in one, `dialtoned run`
-//! with `data/demo/demo.ron` in the other. The modem's pty joins them. The
-//! demo shows the dial (a busy number first), the text login, PPP, the
-//! connected link, and a ping through it; Ctrl-C hangs up.
+//! Everything runs beside the machine's own setup, which is not changed:
+//!
+//! * a private **system-style bus** (`dbus-daemon` with `<type>system</type>`
+//!   and our bus policy from `data/dbus/`) on a socket in a temporary
+//!   directory, not the machine's system bus;
+//! * the simulated **modem and ISP** (`dialtone-sim --isp internal`) in a
+//!   throw-away network namespace (`unshare --net`, gone with its process);
+//! * **`dialtoned service`** on that bus, in a second network namespace,
+//!   with its configuration, state and lock directories in the temporary
+//!   directory; `data/demo/demo.ron` is its one profile, pointing at the
+//!   modem's pty;
+//! * the **window** (`dialtone --bus-address …`), on the desktop the demo
+//!   was started from (`DISPLAY` or `WAYLAND_DISPLAY`; with sudo, use
+//!   `sudo -E`). Click Connect and watch the link come up: the first number
+//!   is busy, the second answers with a text login, then PPP with CHAP.
+//!   Without a display the demo runs the window on a virtual display (Xvfb),
+//!   clicks Connect itself through the accessibility tree and saves
+//!   screenshots.
+//!
+//! Closing the window or Ctrl-C ends the demo and everything it started.
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -35,14 +49,21 @@ pub fn cmd_demo(args: &[String]) -> Result<(), Failure> {
     }
     ensure_apt_packages().map_err(Failure::Failed)?;
     let root = workspace_root();
-    println!("==> building dialtoned and dialtone-sim (release)");
+    println!("==> building dialtoned, dialtone-sim and dialtone (release)");
     run(Command::new(cargo_bin()).current_dir(&root).args([
         "build",
         "--release",
         "-p",
         "dialtone-helper",
         "--bins",
+        "-p",
+        "dialtone",
     ]))
+    .map_err(Failure::Failed)?;
+    // The translations, so that the window speaks the user's language.
+    run(Command::new(cargo_bin())
+        .current_dir(&root)
+        .args(["run", "--quiet", "-p", "xtask", "--", "po", "--compile-only"]))
     .map_err(Failure::Failed)?;
     let bin = target_dir(&root).join("release");
     let dir = std::env::temp_dir().join(format!("dialtone-demo-{}", std::process::id()));
@@ -112,6 +133,20 @@ impl Shown {
         }
     }
 
+    /// Waits up to `timeout` for the program to exit.
+    fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let end = std::time::Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            if std::time::Instant::now() > end {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     fn signal(&self, sig: libc::c_int) {
         // SAFETY: kill(2) on our own child's pid.
         unsafe { libc::kill(self.child.id() as libc::pid_t, sig) };
@@ -144,21 +179,54 @@ fn in_new_netns(program: &Path, args: &[&str]) -> Command {
     cmd
 }
 
+/// The private bus's configuration: Debian's system bus policy in short
+/// (nobody owns names or calls methods unless a policy file allows it),
+/// with our policy file included.
+fn bus_config(socket: &Path, policies: &Path) -> String {
+    format!(
+        r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <listen>unix:path={socket}</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <deny own="*"/>
+    <deny send_type="method_call"/>
+    <allow send_type="signal"/>
+    <allow send_requested_reply="true" send_type="method_return"/>
+    <allow send_requested_reply="true" send_type="error"/>
+    <allow receive_type="method_call"/>
+    <allow receive_type="method_return"/>
+    <allow receive_type="error"/>
+    <allow receive_type="signal"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Introspectable"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Properties"/>
+  </policy>
+  <includedir>{policies}</includedir>
+</busconfig>
+"#,
+        socket = socket.display(),
+        policies = policies.display(),
+    )
+}
+
+/// Which display the window goes to.
+enum Display {
+    /// The desktop's (X11 or Wayland).
+    Desktop,
+    /// A virtual one we started, at this number.
+    Virtual(u32),
+}
+
 fn demo(root: &Path, bin: &Path, dir: &Path) -> Result<(), String> {
-    for sub in ["profiles", "secrets", "state", "lock"] {
+    let s = |p: &Path| p.to_string_lossy().into_owned();
+    for sub in ["profiles", "secrets", "state", "lock", "bus.d"] {
         std::fs::create_dir_all(dir.join(sub)).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
-    let profile = dir.join("profiles/demo.ron");
-    std::fs::copy(root.join("data/demo/demo.ron"), &profile)
-        .map_err(|e| format!("copying the demo profile: {e}"))?;
-    let secrets = dir.join("secrets/demo.ron");
-    std::fs::write(
-        &secrets,
-        format!("Secrets(version: 1, password: {PASSWORD:?})\n"),
-    )
-    .map_err(|e| e.to_string())?;
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o600))
+    std::fs::set_permissions(dir.join("secrets"), std::fs::Permissions::from_mode(0o700))
         .map_err(|e| e.to_string())?;
     let resolv = dir.join("resolv.conf");
     std::fs::write(
@@ -173,10 +241,28 @@ fn demo(root: &Path, bin: &Path, dir: &Path) -> Result<(), String> {
     // SAFETY: setting a signal disposition to SIG_IGN has no preconditions.
     unsafe { libc::signal(libc::SIGINT, libc::SIG_IGN) };
 
+    println!("==> a private system bus (the machine's is not used)");
+    let policy = "io.github.dialtone.Dialtone1.conf";
+    std::fs::copy(root.join("data/dbus").join(policy), dir.join("bus.d").join(policy))
+        .map_err(|e| format!("copying the bus policy: {e}"))?;
+    let socket = dir.join("bus");
+    let address = format!("unix:path={}", socket.display());
+    let config = dir.join("bus.conf");
+    std::fs::write(&config, bus_config(&socket, &dir.join("bus.d"))).map_err(|e| e.to_string())?;
+    let mut bus_cmd = Command::new("dbus-daemon");
+    bus_cmd.args([
+        &format!("--config-file={}", config.display()),
+        "--nofork",
+        "--nopidfile",
+        "--print-address=1",
+    ]);
+    std::os::unix::process::CommandExt::process_group(&mut bus_cmd, 0);
+    let mut bus = Shown::spawn("   bus", bus_cmd)?;
+    bus.wait_for("unix:path=", Duration::from_secs(10))
+        .map_err(|e| format!("dbus-daemon: {e}"))?;
+
     println!("==> the simulated modem and ISP (its own network namespace)");
-    let modem_s = modem.to_string_lossy().into_owned();
-    // Its own process group: Ctrl-C goes to dialtoned only, which hangs
-    // up through the modem; the simulation is stopped afterwards.
+    let modem_s = s(&modem);
     let mut sim_cmd = in_new_netns(
         &bin.join("dialtone-sim"),
         &[
@@ -197,57 +283,152 @@ fn demo(root: &Path, bin: &Path, dir: &Path) -> Result<(), String> {
             "--login-prompt",
         ],
     );
+    // Its own process group: Ctrl-C goes to dialtoned only, which hangs
+    // up through the modem; the simulation is stopped afterwards.
     std::os::unix::process::CommandExt::process_group(&mut sim_cmd, 0);
     let mut sim = Shown::spawn("   modem+isp", sim_cmd)?;
     sim.wait_for("ready", Duration::from_secs(20))
         .map_err(|e| format!("dialtone-sim: {e}"))?;
+    let pty = std::fs::read_link(&modem).map_err(|e| format!("the modem's pty: {e}"))?;
 
-    println!("==> dialtoned run data/demo/demo.ron (a second network namespace)");
-    let s = |p: &Path| p.to_string_lossy().into_owned();
-    let (profile_s, resolv_s, state_s, lock_s) = (
-        s(&profile),
-        s(&resolv),
-        s(&dir.join("state")),
-        s(&dir.join("lock")),
-    );
-    let mut dialer = Shown::spawn(
+    // The demo profile, on the modem's pty (a device under /dev, as the
+    // daemon insists), with its password in the secrets directory.
+    let profile = std::fs::read_to_string(root.join("data/demo/demo.ron"))
+        .map_err(|e| format!("data/demo/demo.ron: {e}"))?
+        .replace(
+            "device: \"/dev/modem\"",
+            &format!("device: {:?}", pty.to_string_lossy()),
+        );
+    std::fs::write(dir.join("profiles/demo.ron"), profile).map_err(|e| e.to_string())?;
+    let secrets = dir.join("secrets/demo.ron");
+    std::fs::write(
+        &secrets,
+        format!("Secrets(version: 1, password: {PASSWORD:?})\n"),
+    )
+    .map_err(|e| e.to_string())?;
+    std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| e.to_string())?;
+
+    println!("==> dialtoned service on that bus (a second network namespace)");
+    let mut daemon = Shown::spawn(
         "   dialtoned",
         in_new_netns(
             &bin.join("dialtoned"),
             &[
-                "run",
-                &profile_s,
-                "--device",
-                &modem_s,
+                "service",
+                "--bus-address",
+                &address,
+                "--config-dir",
+                &s(dir),
+                "--state-dir",
+                &s(&dir.join("state")),
+                "--lock-dir",
+                &s(&dir.join("lock")),
+                "--modem-link",
+                &s(&dir.join("modem-link")),
                 "--dns",
                 "resolv-conf",
                 "--resolv-conf",
-                &resolv_s,
-                "--state-dir",
-                &state_s,
-                "--lock-dir",
-                &lock_s,
-                "--verbose",
+                &s(&resolv),
             ],
         ),
     )?;
-    dialer
-        .wait_for("connected", Duration::from_secs(60))
+    daemon
+        .wait_for("serving", Duration::from_secs(20))
         .map_err(|e| format!("dialtoned: {e}"))?;
+    let netns = format!("--net=/proc/{}/ns/net", daemon.child.id());
 
-    println!("==> ping 10.0.0.1 (the ISP) through the link");
-    let netns = format!("--net=/proc/{}/ns/net", dialer.child.id());
-    let _ = Command::new("nsenter")
-        .args([&netns, "ping", "-c", "3", "10.0.0.1"])
-        .status();
+    let display = if std::env::var_os("DISPLAY").is_some()
+        || std::env::var_os("WAYLAND_DISPLAY").is_some()
+    {
+        Display::Desktop
+    } else {
+        Display::Virtual(free_display())
+    };
+    let _xvfb = match &display {
+        Display::Desktop => None,
+        Display::Virtual(n) => {
+            println!("==> no display: a virtual one (Xvfb :{n}); the demo clicks Connect itself");
+            let mut x = Command::new("Xvfb");
+            x.args([&format!(":{n}"), "-screen", "0", "900x700x24", "-nolisten", "tcp"]);
+            let shown = Shown::spawn("   Xvfb", x)?;
+            wait_for_path(
+                Path::new(&format!("/tmp/.X11-unix/X{n}")),
+                Duration::from_secs(10),
+            )?;
+            Some(shown)
+        }
+    };
+
+    println!("==> the window: click Connect, then the row for the details");
+    let mut gui_cmd = Command::new("dbus-run-session");
+    gui_cmd
+        .args(["--", &s(&bin.join("dialtone")), "--bus-address", &address])
+        .env("DIALTONE_LOCALE_DIR", target_dir(root).join("locale"));
+    if let Display::Virtual(n) = display {
+        gui_cmd.env("DISPLAY", format!(":{n}")).env_remove("WAYLAND_DISPLAY");
+    }
+    let mut gui = Shown::spawn("   dialtone", gui_cmd)?;
     println!(
-        "==> the link is up. Try it:  sudo nsenter {netns} ping 10.0.0.1\n\
-         ==> press Ctrl-C to hang up"
+        "==> once connected, try the link:  sudo nsenter {netns} ping 10.0.0.1\n\
+         ==> close the window or press Ctrl-C to end the demo"
     );
-    let status = dialer.child.wait().map_err(|e| e.to_string())?;
-    // Let the output threads print the last lines.
+    if let Display::Virtual(n) = display {
+        drive_headless(root, n, &netns)?;
+    }
+    let status = gui.child.wait().map_err(|e| e.to_string())?;
+    println!("==> the window closed ({status}); stopping dialtoned (it hangs up)");
+    daemon.signal(libc::SIGTERM);
+    let _ = daemon.wait_exit(Duration::from_secs(15));
     std::thread::sleep(Duration::from_millis(300));
     drop(sim);
-    println!("==> dialtoned exited ({status}); the demo is over");
+    drop(bus);
+    println!("==> the demo is over");
+    Ok(())
+}
+
+/// A display number no X server uses.
+fn free_display() -> u32 {
+    (90..200)
+        .find(|n| {
+            !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
+                && !Path::new(&format!("/tmp/.X{n}-lock")).exists()
+        })
+        .unwrap_or(199)
+}
+
+fn wait_for_path(path: &Path, timeout: Duration) -> Result<(), String> {
+    let end = std::time::Instant::now() + timeout;
+    while !path.exists() {
+        if std::time::Instant::now() > end {
+            return Err(format!("{} did not appear", path.display()));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
+}
+
+/// Without a display: click Connect through the accessibility tree, wait
+/// for Connected, ping through the link, save screenshots.
+fn drive_headless(root: &Path, display: u32, netns: &str) -> Result<(), String> {
+    let shots = target_dir(root).join("demo");
+    std::fs::create_dir_all(&shots).map_err(|e| e.to_string())?;
+    let status = Command::new("python3")
+        .arg(root.join("tests/gui/demo_drive.py"))
+        .arg(&shots)
+        .env("DISPLAY", format!(":{display}"))
+        .status()
+        .map_err(|e| format!("python3: {e}"))?;
+    if !status.success() {
+        return Err(format!("driving the window failed ({status})"));
+    }
+    println!("==> ping 10.0.0.1 (the ISP) through the link");
+    let _ = Command::new("nsenter")
+        .args([netns, "ping", "-c", "3", "10.0.0.1"])
+        .status();
+    println!(
+        "==> screenshots in {}; press Ctrl-C to end the demo",
+        shots.display()
+    );
     Ok(())
 }
