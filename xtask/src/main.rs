@@ -93,9 +93,11 @@ const COMMANDS: &[XCommand] = &[
     XCommand {
         name: "install",
         usage: "install [--destdir DIR] [--prefix /usr] [--release|--debug]",
-        about: "build dialtoned and dialtonectl (release by default) and install them \
-                with the bus policy, the D-Bus activation file, the systemd unit and the \
-                polkit actions, and create /etc/dialtone/{profiles,secrets}; --destdir \
+        about: "build dialtoned, dialtonectl and the GUI dialtone (release by default) \
+                and install them with the bus policy, the D-Bus activation file, the \
+                systemd unit and the polkit actions, the desktop entry, the AppStream \
+                metadata, the icons and the compiled translations, and create \
+                /etc/dialtone/{profiles,secrets}; --destdir \
                 (or DESTDIR) stages the tree there, without it the files go into the \
                 running system (root) and the system bus reloads",
         run: install::cmd_install,
