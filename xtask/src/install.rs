@@ -1,6 +1,8 @@
-//! `cargo xtask install`: builds `dialtoned` and `dialtonectl` and installs
-//! them with the system files from `data/` (bus policy, D-Bus activation
-//! file, systemd unit, polkit actions).
+//! `cargo xtask install`: builds `dialtoned`, `dialtonectl` and the GUI
+//! `dialtone`, and installs them with the system files from `data/` (bus
+//! policy, D-Bus activation file, systemd unit, polkit actions), the
+//! desktop files (desktop entry, AppStream metadata, icons) and the
+//! translations.
 //!
 //! The layout, for `--prefix /usr` (the default):
 //!
@@ -8,10 +10,16 @@
 //! |---|---|
 //! | `/usr/libexec/dialtoned` | 0755 |
 //! | `/usr/bin/dialtonectl` (when the package has that program) | 0755 |
+//! | `/usr/bin/dialtone` (the GUI) | 0755 |
 //! | `/usr/share/dbus-1/system.d/io.github.dialtone.Dialtone1.conf` | 0644 |
 //! | `/usr/share/dbus-1/system-services/io.github.dialtone.Dialtone1.service` | 0644 |
 //! | `/usr/lib/systemd/system/dialtoned.service` | 0644 |
 //! | `/usr/share/polkit-1/actions/io.github.dialtone.policy` | 0644 |
+//! | `/usr/share/applications/io.github.dialtone.Dialtone.desktop` | 0644 |
+//! | `/usr/share/metainfo/io.github.dialtone.Dialtone.metainfo.xml` | 0644 |
+//! | `/usr/share/icons/hicolor/scalable/apps/io.github.dialtone.Dialtone.svg` | 0644 |
+//! | `/usr/share/icons/hicolor/symbolic/apps/io.github.dialtone.Dialtone-symbolic.svg` | 0644 |
+//! | `/usr/share/locale/<lang>/LC_MESSAGES/dialtone.mo`, each language of `po/LINGUAS` | 0644 |
 //! | `/etc/dialtone/`, `/etc/dialtone/profiles/` | 0755 (directories) |
 //! | `/etc/dialtone/secrets/` | 0700 (directory) |
 //!
@@ -22,10 +30,16 @@
 //! `/etc` does not follow the prefix: the daemon's default configuration
 //! directory is `/etc/dialtone` whatever the prefix.
 //!
+//! The desktop entry and the metadata are the translated files that
+//! `cargo xtask po` generates and that are committed; their `Exec=` lines
+//! name `dialtone` without a directory (it is found on `PATH`). The
+//! translations are compiled from `po/<lang>.po` with msgfmt.
+//!
 //! `--destdir DIR` (or the `DESTDIR` environment variable) stages the tree
 //! under DIR, as packaging tools expect; nothing else is touched then.
 //! Without it the files go into the running system (root only), after which
-//! the system bus reloads its configuration and systemd its units.
+//! the system bus reloads its configuration, systemd its units, and the
+//! icon theme's cache (if there is one) is updated.
 //!
 //! Every file is written to a temporary name beside its destination and
 //! renamed into place, so a running `dialtoned` is never overwritten in the
@@ -39,12 +53,21 @@ use std::path::{Component, Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use crate::demo::target_dir;
+use crate::po;
 use crate::{cargo_bin, is_root, run, workspace_root, Failure};
 
 /// The name the daemon and the activation file use.
 const DAEMON: &str = "dialtoned";
 /// The command-line client.
 const CLIENT: &str = "dialtonectl";
+/// The GUI.
+const GUI: &str = "dialtone";
+/// The package of the daemon and the client.
+const HELPER_PACKAGE: &str = "dialtone-helper";
+/// The package of the GUI (the workspace root).
+const GUI_PACKAGE: &str = "dialtone";
+/// The application id: the names of the desktop files.
+const APP_ID: &str = "io.github.dialtone.Dialtone";
 
 /// The command line, parsed.
 #[derive(Debug, PartialEq, Eq)]
@@ -60,15 +83,22 @@ struct Options {
 /// Where a file's bytes come from.
 #[derive(Debug, PartialEq, Eq)]
 enum Source {
-    /// A program cargo built. `required: false` means: installed if the
-    /// package has it (another person may not have written it yet).
-    Program { name: &'static str, required: bool },
+    /// A program cargo built from `package`. `required: false` means:
+    /// installed if the package has it (another person may not have written
+    /// it yet).
+    Program {
+        name: &'static str,
+        package: &'static str,
+        required: bool,
+    },
     /// A file in `data/`, with the program of one `key=` line set to the
     /// installed daemon (`Exec=`, `ExecStart=`).
     Data {
         path: &'static str,
         exec_key: Option<&'static str>,
     },
+    /// The translation `po/<lang>.po`, compiled with msgfmt.
+    Translation { lang: String },
     /// A directory to create (mode set even if it exists).
     Directory,
 }
@@ -82,15 +112,17 @@ struct Entry {
     mode: u32,
 }
 
-/// What goes where for `prefix` (absolute, checked by [`check_prefix`]).
-fn layout(prefix: &Path) -> Vec<Entry> {
+/// What goes where for `prefix` (absolute, checked by [`check_prefix`]),
+/// with the translations `languages`.
+fn layout(prefix: &Path, languages: &[String]) -> Vec<Entry> {
     let file = |source, dest: PathBuf, mode| Entry { source, dest, mode };
     let data = |path, exec_key| Source::Data { path, exec_key };
     let share = prefix.join("share");
-    vec![
+    let mut entries = vec![
         file(
             Source::Program {
                 name: DAEMON,
+                package: HELPER_PACKAGE,
                 required: true,
             },
             daemon_path(prefix),
@@ -99,9 +131,19 @@ fn layout(prefix: &Path) -> Vec<Entry> {
         file(
             Source::Program {
                 name: CLIENT,
+                package: HELPER_PACKAGE,
                 required: false,
             },
             prefix.join("bin").join(CLIENT),
+            0o755,
+        ),
+        file(
+            Source::Program {
+                name: GUI,
+                package: GUI_PACKAGE,
+                required: true,
+            },
+            prefix.join("bin").join(GUI),
             0o755,
         ),
         file(
@@ -127,6 +169,32 @@ fn layout(prefix: &Path) -> Vec<Entry> {
             share.join("polkit-1/actions/io.github.dialtone.policy"),
             0o644,
         ),
+        file(
+            data(po::DESKTOP_FILE, None),
+            share.join(format!("applications/{APP_ID}.desktop")),
+            0o644,
+        ),
+        file(
+            data(po::METAINFO_FILE, None),
+            share.join(format!("metainfo/{APP_ID}.metainfo.xml")),
+            0o644,
+        ),
+        file(
+            data(
+                "data/icons/hicolor/scalable/apps/io.github.dialtone.Dialtone.svg",
+                None,
+            ),
+            share.join(format!("icons/hicolor/scalable/apps/{APP_ID}.svg")),
+            0o644,
+        ),
+        file(
+            data(
+                "data/icons/hicolor/symbolic/apps/io.github.dialtone.Dialtone-symbolic.svg",
+                None,
+            ),
+            share.join(format!("icons/hicolor/symbolic/apps/{APP_ID}-symbolic.svg")),
+            0o644,
+        ),
         file(Source::Directory, PathBuf::from("/etc/dialtone"), 0o755),
         file(
             Source::Directory,
@@ -138,7 +206,15 @@ fn layout(prefix: &Path) -> Vec<Entry> {
             PathBuf::from("/etc/dialtone/secrets"),
             0o700,
         ),
-    ]
+    ];
+    for lang in languages {
+        entries.push(file(
+            Source::Translation { lang: lang.clone() },
+            share.join(format!("locale/{lang}/LC_MESSAGES/{}.mo", po::DOMAIN)),
+            0o644,
+        ));
+    }
+    entries
 }
 
 /// `<prefix>/libexec/dialtoned`.
@@ -293,17 +369,19 @@ pub fn cmd_install(args: &[String]) -> Result<(), Failure> {
         ));
     }
     let root = workspace_root();
+    let languages = po::linguas(&root.join("po")).map_err(Failure::Failed)?;
     let profile = if options.release { "release" } else { "debug" };
-    println!("==> building {DAEMON} and {CLIENT} ({profile})");
+    println!("==> building {DAEMON}, {CLIENT} and {GUI} ({profile})");
     let mut build = Command::new(cargo_bin());
     build
         .current_dir(&root)
-        .args(["build", "-p", "dialtone-helper", "--bins"]);
+        .args(["build", "-p", HELPER_PACKAGE, "-p", GUI_PACKAGE, "--bins"]);
     if options.release {
         build.arg("--release");
     }
     run(&mut build).map_err(Failure::Failed)?;
-    let bin_dir = target_dir(&root).join(profile);
+    let target = target_dir(&root);
+    let bin_dir = target.join(profile);
 
     let destdir = options.destdir.as_deref();
     match destdir {
@@ -318,13 +396,17 @@ pub fn cmd_install(args: &[String]) -> Result<(), Failure> {
         ),
     }
     let daemon = daemon_path(&options.prefix);
-    for entry in layout(&options.prefix) {
+    for entry in layout(&options.prefix, &languages) {
         let dest = staged(destdir, &entry.dest);
         let done = match &entry.source {
             Source::Directory => make_dir(&dest, entry.mode).map(|()| true),
-            Source::Program { name, required } => {
+            Source::Program {
+                name,
+                package,
+                required,
+            } => {
                 let built = bin_dir.join(name);
-                if built.is_file() && has_program(&root, name) {
+                if built.is_file() && has_program(&root, package, name) {
                     install_file(
                         &dest,
                         &fs::read(&built).map_err(io_error(&built))?,
@@ -333,13 +415,18 @@ pub fn cmd_install(args: &[String]) -> Result<(), Failure> {
                     .map(|()| true)
                 } else if *required {
                     return Err(Failure::Failed(format!(
-                        "cargo built no {} (expected {}); is helper/src/bin/{name}.rs there?",
+                        "cargo built no {} (expected {}); is its source ({}) there?",
                         name,
-                        built.display()
+                        built.display(),
+                        program_sources(&root, package, name)
+                            .iter()
+                            .map(|p| p.display().to_string())
+                            .collect::<Vec<_>>()
+                            .join(" or ")
                     )));
                 } else {
                     println!(
-                        "skipped {} (dialtone-helper has no `{name}` program yet)",
+                        "skipped {} ({package} has no `{name}` program yet)",
                         dest.display()
                     );
                     Ok(false)
@@ -354,6 +441,17 @@ pub fn cmd_install(args: &[String]) -> Result<(), Failure> {
                         .map_err(|e| Failure::Failed(format!("{}: {e}", src.display())))?,
                 };
                 install_file(&dest, text.as_bytes(), entry.mode).map(|()| true)
+            }
+            Source::Translation { lang } => {
+                let po_file = root.join("po").join(format!("{lang}.po"));
+                let mo_dir = target.join("locale").join(lang).join("LC_MESSAGES");
+                fs::create_dir_all(&mo_dir).map_err(io_error(&mo_dir))?;
+                let mo = mo_dir.join(format!("{}.mo", po::DOMAIN));
+                let stats = po::compile(&po_file, &mo)
+                    .map_err(|e| Failure::Failed(format!("{}: {e}", po_file.display())))?;
+                println!("po/{lang}.po: {stats}");
+                install_file(&dest, &fs::read(&mo).map_err(io_error(&mo))?, entry.mode)
+                    .map(|()| true)
             }
         }
         .map_err(Failure::Failed)?;
@@ -376,16 +474,37 @@ pub fn cmd_install(args: &[String]) -> Result<(), Failure> {
     }
     if destdir.is_none() {
         reload_system();
+        update_icon_cache(&options.prefix);
     }
     Ok(())
+}
+
+/// Where the source of the program `name` of `package` can be: cargo's
+/// `src/bin/NAME.rs`, `src/bin/NAME/main.rs`, and `src/main.rs` for the
+/// program named like its package.
+fn program_sources(root: &Path, package: &str, name: &str) -> Vec<PathBuf> {
+    let dir = match package {
+        HELPER_PACKAGE => root.join("helper"),
+        _ => root.to_path_buf(),
+    };
+    let bin = dir.join("src/bin");
+    let mut sources = vec![
+        bin.join(format!("{name}.rs")),
+        bin.join(name).join("main.rs"),
+    ];
+    if name == package {
+        sources.push(dir.join("src/main.rs"));
+    }
+    sources
 }
 
 /// Whether the package has the program `name` (its source exists), so that
 /// a stale binary left in the target directory is not installed for a
 /// program that is gone.
-fn has_program(root: &Path, name: &str) -> bool {
-    let bin = root.join("helper/src/bin");
-    bin.join(format!("{name}.rs")).is_file() || bin.join(name).join("main.rs").is_file()
+fn has_program(root: &Path, package: &str, name: &str) -> bool {
+    program_sources(root, package, name)
+        .iter()
+        .any(|p| p.is_file())
 }
 
 fn io_error(path: &Path) -> impl Fn(io::Error) -> Failure + '_ {
@@ -417,6 +536,30 @@ fn install_file(dest: &Path, bytes: &[u8], mode: u32) -> Result<(), String> {
         let _ = fs::remove_file(&tmp);
     }
     result.map_err(|e| format!("cannot install {}: {e}", dest.display()))
+}
+
+/// After installing into the running system: the icon theme's cache, if
+/// there is one, learns the new icons (GTK ignores a cache older than its
+/// directory, but one that is only out of date hides new icons). Without a
+/// cache, or without the program, there is nothing to do.
+fn update_icon_cache(prefix: &Path) {
+    let theme = prefix.join("share/icons/hicolor");
+    if !theme.join("icon-theme.cache").is_file() {
+        return;
+    }
+    let status = Command::new("gtk-update-icon-cache")
+        .args(["--quiet", "--force"])
+        .arg(&theme)
+        .stdin(Stdio::null())
+        .status();
+    match status {
+        Ok(s) if s.success() => println!("updated the icon cache of {}", theme.display()),
+        Ok(s) => println!("warning: gtk-update-icon-cache exited with {s}"),
+        Err(e) => println!(
+            "warning: cannot run gtk-update-icon-cache ({e}); {} is out of date",
+            theme.join("icon-theme.cache").display()
+        ),
+    }
 }
 
 /// After installing into the running system: the system bus rereads its
@@ -522,7 +665,7 @@ mod tests {
 
     #[test]
     fn the_layout_for_usr() {
-        let layout = layout(Path::new("/usr"));
+        let layout = layout(Path::new("/usr"), &["de".to_string(), "pt_BR".to_string()]);
         let dest = |what: &str| {
             layout
                 .iter()
@@ -532,6 +675,7 @@ mod tests {
         };
         assert_eq!(dest("/dialtoned"), ("/usr/libexec/dialtoned".into(), 0o755));
         assert_eq!(dest("/dialtonectl"), ("/usr/bin/dialtonectl".into(), 0o755));
+        assert_eq!(dest("/dialtone"), ("/usr/bin/dialtone".into(), 0o755));
         assert_eq!(
             dest(".conf"),
             (
@@ -557,20 +701,66 @@ mod tests {
                 0o644
             )
         );
+        assert_eq!(
+            dest(".desktop"),
+            (
+                "/usr/share/applications/io.github.dialtone.Dialtone.desktop".into(),
+                0o644
+            )
+        );
+        assert_eq!(
+            dest(".metainfo.xml"),
+            (
+                "/usr/share/metainfo/io.github.dialtone.Dialtone.metainfo.xml".into(),
+                0o644
+            )
+        );
+        assert_eq!(
+            dest("Dialtone.svg"),
+            (
+                "/usr/share/icons/hicolor/scalable/apps/io.github.dialtone.Dialtone.svg".into(),
+                0o644
+            )
+        );
+        assert_eq!(
+            dest("-symbolic.svg"),
+            (
+                "/usr/share/icons/hicolor/symbolic/apps/io.github.dialtone.Dialtone-symbolic.svg"
+                    .into(),
+                0o644
+            )
+        );
+        assert_eq!(
+            dest("/de/LC_MESSAGES/dialtone.mo"),
+            ("/usr/share/locale/de/LC_MESSAGES/dialtone.mo".into(), 0o644)
+        );
+        assert_eq!(
+            dest("/pt_BR/LC_MESSAGES/dialtone.mo"),
+            (
+                "/usr/share/locale/pt_BR/LC_MESSAGES/dialtone.mo".into(),
+                0o644
+            )
+        );
         assert_eq!(dest("/profiles"), ("/etc/dialtone/profiles".into(), 0o755));
         assert_eq!(dest("/secrets"), ("/etc/dialtone/secrets".into(), 0o700));
-        // Only the daemon is required; the client may not exist yet.
+        // The daemon and the GUI are required; the client may not exist yet.
         let required: Vec<_> = layout
             .iter()
             .filter(|e| matches!(e.source, Source::Program { required: true, .. }))
             .map(|e| e.dest.clone())
             .collect();
-        assert_eq!(required, [PathBuf::from("/usr/libexec/dialtoned")]);
+        assert_eq!(
+            required,
+            [
+                PathBuf::from("/usr/libexec/dialtoned"),
+                PathBuf::from("/usr/bin/dialtone")
+            ]
+        );
     }
 
     #[test]
     fn the_prefix_moves_everything_but_etc() {
-        for entry in layout(Path::new("/usr/local")) {
+        for entry in layout(Path::new("/usr/local"), &["de".to_string()]) {
             let d = entry.dest.to_str().unwrap();
             assert!(
                 d.starts_with("/usr/local/") || d.starts_with("/etc/dialtone"),
@@ -644,7 +834,7 @@ mod tests {
     fn the_data_files_take_the_rewrite() {
         let root = workspace_root();
         let daemon = daemon_path(Path::new("/usr/local"));
-        for entry in layout(Path::new("/usr/local")) {
+        for entry in layout(Path::new("/usr/local"), &[]) {
             let Source::Data { path, exec_key } = entry.source else {
                 continue;
             };
@@ -665,6 +855,34 @@ mod tests {
                 "{path}"
             );
         }
+    }
+
+    #[test]
+    fn the_sources_of_the_layout_are_in_the_tree() {
+        let root = workspace_root();
+        let languages = po::linguas(&root.join("po")).unwrap();
+        assert!(languages.contains(&"de".to_string()), "{languages:?}");
+        for entry in layout(Path::new("/usr"), &languages) {
+            match entry.source {
+                Source::Data { path, .. } => {
+                    assert!(root.join(path).is_file(), "{path} is missing")
+                }
+                Source::Translation { lang } => {
+                    assert!(root.join(format!("po/{lang}.po")).is_file(), "{lang}")
+                }
+                Source::Program {
+                    name,
+                    package,
+                    required: true,
+                } => assert!(has_program(&root, package, name), "{package}: {name}"),
+                Source::Program { .. } | Source::Directory => {}
+            }
+        }
+        // A program's source is looked for in its own package.
+        assert!(has_program(&root, GUI_PACKAGE, GUI));
+        assert!(has_program(&root, HELPER_PACKAGE, DAEMON));
+        assert!(!has_program(&root, GUI_PACKAGE, DAEMON));
+        assert!(!has_program(&root, HELPER_PACKAGE, GUI));
     }
 
     #[test]

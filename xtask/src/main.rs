@@ -13,6 +13,7 @@
 
 mod demo;
 mod install;
+mod po;
 
 use std::cell::Cell;
 use std::env;
@@ -37,6 +38,10 @@ use std::time::{Duration, Instant};
 /// * `gcc`: `cc`, to build the LD_PRELOAD shim that fixes slirp on glibc 2.36.
 /// * `g++`: libFuzzer's C++ sources, built when the fuzz targets are checked.
 /// * `pkg-config`: for crates that link system libraries.
+/// * `desktop-file-utils`: `desktop-file-validate`, run on the desktop entry.
+/// * `appstream`: `appstreamcli validate`, run on the AppStream metadata, and
+///   the ITS rules xgettext and msgfmt read that metadata by.
+/// * `gettext`: xgettext, msgmerge and msgfmt for `cargo xtask po`.
 const APT_PACKAGES: &[&str] = &[
     "slirp",
     "socat",
@@ -47,6 +52,9 @@ const APT_PACKAGES: &[&str] = &[
     "gcc",
     "g++",
     "pkg-config",
+    "desktop-file-utils",
+    "appstream",
+    "gettext",
 ];
 
 /// The seed of the property tests' cases in `cargo xtask test`.
@@ -85,12 +93,25 @@ const COMMANDS: &[XCommand] = &[
     XCommand {
         name: "install",
         usage: "install [--destdir DIR] [--prefix /usr] [--release|--debug]",
-        about: "build dialtoned and dialtonectl (release by default) and install them \
-                with the bus policy, the D-Bus activation file, the systemd unit and the \
-                polkit actions, and create /etc/dialtone/{profiles,secrets}; --destdir \
+        about: "build dialtoned, dialtonectl and the GUI dialtone (release by default) \
+                and install them with the bus policy, the D-Bus activation file, the \
+                systemd unit and the polkit actions, the desktop entry, the AppStream \
+                metadata, the icons and the compiled translations, and create \
+                /etc/dialtone/{profiles,secrets}; --destdir \
                 (or DESTDIR) stages the tree there, without it the files go into the \
                 running system (root) and the system bus reloads",
         run: install::cmd_install,
+    },
+    XCommand {
+        name: "po",
+        usage: "po [--check]",
+        about: "translations: extract po/dialtone.pot from the files po/POTFILES.in \
+                names (xgettext), merge it into the po/LINGUAS languages (msgmerge), \
+                check and compile them to target/locale (msgfmt), and merge them into \
+                the desktop entry and the AppStream metadata in data/; --check changes \
+                nothing and fails when a generated file is out of date or a \
+                translation is incomplete",
+        run: po::cmd_po,
     },
     XCommand {
         name: "help",
@@ -98,7 +119,6 @@ const COMMANDS: &[XCommand] = &[
         about: "show this list",
         run: cmd_help,
     },
-    // Planned: `po`.
 ];
 
 /// Why a command failed; printed once by `main`.
