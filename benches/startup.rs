@@ -66,10 +66,13 @@ fn bus(dir: &Path, name: &str) -> (Killed, String) {
 }
 
 fn stats(name: &str, mut v: Vec<f64>) {
+    if v.is_empty() {
+        return;
+    }
     v.sort_by(|a, b| a.total_cmp(b));
     let median = v[v.len() / 2];
     println!(
-        "{name:<14} median {median:6.1} ms   min {:6.1} ms   max {:6.1} ms   ({} runs)",
+        "{name:<22} median {median:6.1} ms   min {:6.1} ms   max {:6.1} ms   ({} runs)",
         v[0],
         v[v.len() - 1],
         v.len()
@@ -138,14 +141,41 @@ fn main() {
     );
     std::thread::sleep(Duration::from_millis(500));
 
+    println!("dialtone startup on Xvfb ({gui})");
+    // GTK's default renderer (GL, here Mesa's llvmpipe on the CPU) and the
+    // cairo renderer.
+    for renderer in [None, Some("cairo")] {
+        let (frames, contents) = measure(gui, display, &system_address, &session_address, renderer);
+        let label = renderer.unwrap_or("gl");
+        stats(&format!("first-frame ({label})"), frames);
+        stats(&format!("first-content ({label})"), contents);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Runs the window RUNS times (after two warm-up runs); the times to its
+/// first frame and to its first frame with content, in milliseconds.
+fn measure(
+    gui: &str,
+    display: u32,
+    system_address: &str,
+    session_address: &str,
+    renderer: Option<&str>,
+) -> (Vec<f64>, Vec<f64>) {
     let mut frames = Vec::new();
     let mut contents = Vec::new();
     for run in 0..RUNS + 2 {
         let start = Instant::now();
-        let mut child = Command::new(gui)
-            .args(["--bus-address", &system_address])
+        let mut cmd = Command::new(gui);
+        if let Some(r) = renderer {
+            cmd.env("GSK_RENDERER", r);
+        } else {
+            cmd.env_remove("GSK_RENDERER");
+        }
+        let mut child = cmd
+            .args(["--bus-address", system_address])
             .env("DISPLAY", format!(":{display}"))
-            .env("DBUS_SESSION_BUS_ADDRESS", &session_address)
+            .env("DBUS_SESSION_BUS_ADDRESS", session_address)
             .env("DIALTONE_REPORT_FIRST_FRAME", "1")
             .env("GSETTINGS_BACKEND", "memory")
             .env_remove("WAYLAND_DISPLAY")
@@ -175,8 +205,5 @@ fn main() {
             contents.push(content.expect("the connections shown"));
         }
     }
-    println!("dialtone startup on Xvfb ({})", gui);
-    stats("first-frame", frames);
-    stats("first-content", contents);
-    let _ = std::fs::remove_dir_all(&dir);
+    (frames, contents)
 }

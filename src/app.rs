@@ -68,6 +68,10 @@ pub enum AppMsg {
     Shortcuts,
     /// A second passed (durations, graph).
     Tick,
+    /// Ask whether to delete the profile at this path.
+    AskDelete(String),
+    /// Delete it.
+    Delete(String),
 }
 
 /// Answers from the daemon and from calls.
@@ -93,6 +97,8 @@ pub enum Call {
     Connect,
     /// Disconnect.
     Disconnect,
+    /// Delete the profile.
+    Delete,
 }
 
 /// Which page the window shows.
@@ -221,6 +227,7 @@ impl App {
         let head = match what {
             Call::Connect => text::fill(&gettext("Cannot connect “{name}”"), &[("name", name)]),
             Call::Disconnect => text::fill(&gettext("Cannot hang up “{name}”"), &[("name", name)]),
+            Call::Delete => text::fill(&gettext("Cannot delete “{name}”"), &[("name", name)]),
         };
         let why = match e {
             CallError::NotAuthorized(_) => {
@@ -446,6 +453,46 @@ impl App {
         });
     }
 
+    fn ask_delete(&self, profile: String, sender: &ComponentSender<Self>) {
+        let Some(p) = self.mirror.profiles.get(&profile) else {
+            return;
+        };
+        let dialog = adw::MessageDialog::new(
+            Some(&self.window),
+            Some(&text::fill(&gettext("Delete “{name}”?"), &[("name", &p.name)])),
+            Some(&gettext(
+                "The connection and its password are removed from this computer.",
+            )),
+        );
+        dialog.add_response("cancel", &gettext("_Cancel"));
+        dialog.add_response("delete", &gettext("_Delete"));
+        dialog.set_response_appearance("delete", adw::ResponseAppearance::Destructive);
+        dialog.set_default_response(Some("cancel"));
+        dialog.set_close_response("cancel");
+        let sender = sender.clone();
+        dialog.connect_response(None, move |_, response| {
+            if response == "delete" {
+                sender.input(AppMsg::Delete(profile.clone()));
+            }
+        });
+        dialog.present();
+    }
+
+    fn delete(&mut self, profile: String, sender: &ComponentSender<Self>) {
+        let Some(calls) = self.calls.clone() else {
+            return;
+        };
+        self.pending.insert(profile.clone());
+        sender.oneshot_command(async move {
+            let result = calls.delete(&profile).await;
+            AppCmd::Called {
+                profile,
+                what: Call::Delete,
+                result,
+            }
+        });
+    }
+
     fn refresh_permissions(&self, sender: &ComponentSender<Self>) {
         if let Some(calls) = self.calls.clone() {
             sender.oneshot_command(async move {
@@ -660,7 +707,8 @@ impl Component for App {
                 .forward(sender.input_sender(), |out| match out {
                     DetailsOutput::Connect(p) => AppMsg::Connect(p),
                     DetailsOutput::Disconnect(p) => AppMsg::Disconnect(p),
-                    DetailsOutput::Log(_) | DetailsOutput::Edit(_) => AppMsg::Tick,
+                    DetailsOutput::Delete(p) => AppMsg::AskDelete(p),
+                DetailsOutput::Log(_) | DetailsOutput::Edit(_) => AppMsg::Tick,
                 });
         let toasts = adw::ToastOverlay::new();
 
@@ -749,6 +797,8 @@ impl Component for App {
                 self.sync_details();
                 self.check_waiting();
             }
+            AppMsg::AskDelete(p) => self.ask_delete(p, &sender),
+            AppMsg::Delete(p) => self.delete(p, &sender),
         }
     }
 
@@ -781,7 +831,7 @@ impl Component for App {
                             &relm4::main_application(),
                             &notify::Notice {
                                 id: "cli".into(),
-                                title: gettext("Cannot connect"),
+                                title: "Dialtone".into(),
                                 body: message,
                                 urgent: true,
                             },

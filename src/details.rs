@@ -36,6 +36,8 @@ pub struct DetailsView {
     pub connected: bool,
     /// May this user connect?
     pub permission: Permission,
+    /// May this user change it?
+    pub modify: Permission,
     /// Value rows, each (label, value); empty values are shown as "—".
     pub line: Vec<(String, String)>,
     /// Address rows.
@@ -105,6 +107,7 @@ impl DetailsView {
                 .and_then(|l| l.link_state())
                 .is_some_and(|s| s == dialtone_api::dbus::LinkState::Connected),
             permission: mirror.permissions.connect,
+            modify: mirror.permissions.modify,
             ..DetailsView::default()
         };
         let device = link
@@ -203,6 +206,8 @@ pub enum DetailsInput {
     Log,
     /// The edit button.
     Edit,
+    /// The delete button.
+    Delete,
 }
 
 /// What the page's buttons ask of the window.
@@ -216,6 +221,8 @@ pub enum DetailsOutput {
     Log(String),
     /// Edit the profile.
     Edit(String),
+    /// Delete the profile (after asking).
+    Delete(String),
 }
 
 /// The page.
@@ -401,7 +408,25 @@ impl SimpleComponent for Details {
                         gtk::Button {
                             set_use_underline: true,
                             set_label: &gettext("_Edit Connection…"),
+                            #[watch]
+                            set_sensitive: model.view.modify.usable(),
+                            #[watch]
+                            set_tooltip_text: modify_tooltip(model.view.modify).as_deref(),
                             connect_clicked => DetailsInput::Edit,
+                        },
+                        gtk::Button {
+                            set_use_underline: true,
+                            set_label: &gettext("De_lete…"),
+                            add_css_class: "destructive-action",
+                            #[watch]
+                            set_sensitive: model.view.modify.usable() && !model.view.active,
+                            #[watch]
+                            set_tooltip_text: if model.view.active {
+                                Some(gettext("Disconnect first to delete this connection"))
+                            } else {
+                                modify_tooltip(model.view.modify)
+                            }.as_deref(),
+                            connect_clicked => DetailsInput::Delete,
                         },
                     },
                 },
@@ -456,7 +481,19 @@ impl SimpleComponent for Details {
             }
             DetailsInput::Log => self.emit(sender, DetailsOutput::Log(self.view.profile.clone())),
             DetailsInput::Edit => self.emit(sender, DetailsOutput::Edit(self.view.profile.clone())),
+            DetailsInput::Delete => {
+                self.emit(sender, DetailsOutput::Delete(self.view.profile.clone()))
+            }
         }
+    }
+}
+
+/// Why a control that changes the connection is locked, if it is.
+pub fn modify_tooltip(permission: Permission) -> Option<String> {
+    match permission {
+        Permission::Yes => None,
+        Permission::Auth => Some(gettext("An administrator password is needed")),
+        Permission::No => Some(gettext("Only administrators can change connections")),
     }
 }
 

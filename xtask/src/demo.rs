@@ -60,11 +60,15 @@ pub fn cmd_demo(args: &[String]) -> Result<(), Failure> {
         "dialtone",
     ]))
     .map_err(Failure::Failed)?;
-    // The translations, so that the window speaks the user's language.
-    run(Command::new(cargo_bin())
-        .current_dir(&root)
-        .args(["run", "--quiet", "-p", "xtask", "--", "po", "--compile-only"]))
-    .map_err(Failure::Failed)?;
+    // The committed translations, so that the window speaks the user's
+    // language (`LANGUAGE=de cargo xtask demo`).
+    for lang in crate::po::linguas(&root.join("po")).map_err(Failure::Failed)? {
+        let mo = target_dir(&root).join(format!("locale/{lang}/LC_MESSAGES/dialtone.mo"));
+        if let Some(dir) = mo.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| Failure::Failed(format!("{}: {e}", dir.display())))?;
+        }
+        crate::po::compile(&root.join(format!("po/{lang}.po")), &mo).map_err(Failure::Failed)?;
+    }
     let bin = target_dir(&root).join("release");
     let dir = std::env::temp_dir().join(format!("dialtone-demo-{}", std::process::id()));
     let result = demo(&root, &bin, &dir);

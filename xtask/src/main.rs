@@ -42,6 +42,15 @@ use std::time::{Duration, Instant};
 /// * `appstream`: `appstreamcli validate`, run on the AppStream metadata, and
 ///   the ITS rules xgettext and msgfmt read that metadata by.
 /// * `gettext`: xgettext, msgmerge and msgfmt for `cargo xtask po`.
+/// * `libgtk-4-dev`, `libadwaita-1-dev`: to build the GUI (GTK 4.8 and
+///   libadwaita 1.2 on Debian 12).
+/// * `xvfb`, `xauth`: the virtual display of the GUI test, the startup
+///   benchmark and a demo without a display.
+/// * `at-spi2-core`, `python3-pyatspi`: the accessibility bus and the
+///   Python client the GUI test drives the window through
+///   (`tests/gui/atspi_driver.py`).
+/// * `xdotool`: pointer and keys for what AT-SPI cannot do in GTK 4.8.
+/// * `imagemagick`: `import`, the GUI test's screenshots.
 const APT_PACKAGES: &[&str] = &[
     "slirp",
     "socat",
@@ -55,6 +64,14 @@ const APT_PACKAGES: &[&str] = &[
     "desktop-file-utils",
     "appstream",
     "gettext",
+    "libgtk-4-dev",
+    "libadwaita-1-dev",
+    "xvfb",
+    "xauth",
+    "at-spi2-core",
+    "python3-pyatspi",
+    "xdotool",
+    "imagemagick",
 ];
 
 /// The seed of the property tests' cases in `cargo xtask test`.

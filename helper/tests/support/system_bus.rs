@@ -67,9 +67,14 @@ const POLKIT_BUS_POLICY: &str = "/usr/share/dbus-1/system.d/org.freedesktop.Poli
 const POLKIT_ACTIONS_DIR: &str = "/usr/share/polkit-1/actions";
 const POLKIT_RULES_DIR: &str = "/etc/polkit-1/rules.d";
 
-/// The repository's `data/` directory.
+/// The repository's `data/` directory (this file serves the helper's tests
+/// and the root package's).
 pub fn data_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../data")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .map(|p| p.join("data"))
+        .find(|d| d.join("dbus").is_dir())
+        .expect("the repository's data/ directory")
 }
 
 /// Panics unless we run as root.
