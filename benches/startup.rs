@@ -87,7 +87,14 @@ fn main() {
     let gui = env!("CARGO_BIN_EXE_dialtone");
     let status = Command::new(env!("CARGO"))
         .current_dir(root())
-        .args(["build", "--release", "-p", "dialtone-helper", "--bin", "dialtoned"])
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "dialtone-helper",
+            "--bin",
+            "dialtoned",
+        ])
         .status()
         .expect("cargo build");
     assert!(status.success(), "building dialtoned failed");
@@ -100,7 +107,11 @@ fn main() {
         std::fs::create_dir_all(dir.join(d)).expect("temporary directory");
     }
     let demo = std::fs::read_to_string(root().join("data/demo/demo.ron")).expect("demo profile");
-    for (id, name) in [("demo", "Dialtone demo ISP"), ("work", "Work"), ("bbs", "Retro BBS")] {
+    for (id, name) in [
+        ("demo", "Dialtone demo ISP"),
+        ("work", "Work"),
+        ("bbs", "Retro BBS"),
+    ] {
         std::fs::write(
             dir.join(format!("profiles/{id}.ron")),
             demo.replace("Dialtone demo ISP", name),
@@ -114,7 +125,14 @@ fn main() {
     let _xvfb = spawn(
         "Xvfb",
         Command::new("Xvfb")
-            .args([&format!(":{display}"), "-screen", "0", "1024x768x24", "-nolisten", "tcp"])
+            .args([
+                &format!(":{display}"),
+                "-screen",
+                "0",
+                "1024x768x24",
+                "-nolisten",
+                "tcp",
+            ])
             .stderr(Stdio::null()),
     );
     wait_path(Path::new(&format!("/tmp/.X11-unix/X{display}")));

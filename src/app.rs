@@ -141,6 +141,9 @@ pub struct App {
     window: adw::ApplicationWindow,
     /// Print `first-content` once the list or the empty page shows.
     report_content: bool,
+    /// The once-a-second timer, running only while something on screen
+    /// moves with time (the details page) or a command line waits.
+    tick: Option<gtk::glib::SourceId>,
 }
 
 relm4::new_action_group!(WinActions, "win");
@@ -453,13 +456,36 @@ impl App {
         });
     }
 
+    /// Starts or stops the timer as needed.
+    fn sync_tick(&mut self, sender: &ComponentSender<Self>) {
+        let wanted = matches!(self.page, Page::Details(_)) || !self.waiting.is_empty();
+        match (wanted, self.tick.is_some()) {
+            (true, false) => {
+                let s = sender.clone();
+                self.tick = Some(gtk::glib::timeout_add_seconds_local(1, move || {
+                    s.input(AppMsg::Tick);
+                    gtk::glib::ControlFlow::Continue
+                }));
+            }
+            (false, true) => {
+                if let Some(id) = self.tick.take() {
+                    id.remove();
+                }
+            }
+            _ => {}
+        }
+    }
+
     fn ask_delete(&self, profile: String, sender: &ComponentSender<Self>) {
         let Some(p) = self.mirror.profiles.get(&profile) else {
             return;
         };
         let dialog = adw::MessageDialog::new(
             Some(&self.window),
-            Some(&text::fill(&gettext("Delete “{name}”?"), &[("name", &p.name)])),
+            Some(&text::fill(
+                &gettext("Delete “{name}”?"),
+                &[("name", &p.name)],
+            )),
             Some(&gettext(
                 "The connection and its password are removed from this computer.",
             )),
@@ -708,7 +734,7 @@ impl Component for App {
                     DetailsOutput::Connect(p) => AppMsg::Connect(p),
                     DetailsOutput::Disconnect(p) => AppMsg::Disconnect(p),
                     DetailsOutput::Delete(p) => AppMsg::AskDelete(p),
-                DetailsOutput::Log(_) | DetailsOutput::Edit(_) => AppMsg::Tick,
+                    DetailsOutput::Log(_) | DetailsOutput::Edit(_) => AppMsg::Tick,
                 });
         let toasts = adw::ToastOverlay::new();
 
@@ -728,6 +754,7 @@ impl Component for App {
             hold: None,
             window: root.clone(),
             report_content: init.report_first_frame,
+            tick: None,
         };
         let widgets = view_output!();
 
@@ -766,12 +793,6 @@ impl Component for App {
                 })
                 .drop_on_shutdown()
         });
-        let s = sender.clone();
-        gtk::glib::timeout_add_seconds_local(1, move || {
-            s.input(AppMsg::Tick);
-            gtk::glib::ControlFlow::Continue
-        });
-
         ComponentParts { model, widgets }
     }
 
@@ -800,6 +821,7 @@ impl Component for App {
             AppMsg::AskDelete(p) => self.ask_delete(p, &sender),
             AppMsg::Delete(p) => self.delete(p, &sender),
         }
+        self.sync_tick(&sender);
     }
 
     fn update_cmd(
@@ -808,8 +830,15 @@ impl Component for App {
         sender: ComponentSender<Self>,
         _root: &Self::Root,
     ) {
+        self.take_cmd(msg, &sender);
+        self.sync_tick(&sender);
+    }
+}
+
+impl App {
+    fn take_cmd(&mut self, msg: AppCmd, sender: &ComponentSender<Self>) {
         match msg {
-            AppCmd::Daemon(u) => self.take_update(u, &sender),
+            AppCmd::Daemon(u) => self.take_update(u, sender),
             AppCmd::Called {
                 profile,
                 what,
@@ -840,7 +869,7 @@ impl Component for App {
                 }
                 // A password given to polkit may have changed what is
                 // allowed (auth_admin_keep).
-                self.refresh_permissions(&sender);
+                self.refresh_permissions(sender);
                 self.sync_rows();
                 self.sync_details();
                 self.check_waiting();

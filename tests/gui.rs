@@ -465,7 +465,11 @@ fn create_connect_and_disconnect_through_the_window() {
     assert!(profile.contains(&*pty.to_string_lossy()), "{profile}");
     let secrets = dir.path().join("secrets/test_isp.ron");
     assert_eq!(
-        std::fs::metadata(&secrets).expect("the password").permissions().mode() & 0o777,
+        std::fs::metadata(&secrets)
+            .expect("the password")
+            .permissions()
+            .mode()
+            & 0o777,
         0o600
     );
 

@@ -65,7 +65,8 @@ pub fn cmd_demo(args: &[String]) -> Result<(), Failure> {
     for lang in crate::po::linguas(&root.join("po")).map_err(Failure::Failed)? {
         let mo = target_dir(&root).join(format!("locale/{lang}/LC_MESSAGES/dialtone.mo"));
         if let Some(dir) = mo.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| Failure::Failed(format!("{}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| Failure::Failed(format!("{}: {e}", dir.display())))?;
         }
         crate::po::compile(&root.join(format!("po/{lang}.po")), &mo).map_err(Failure::Failed)?;
     }
@@ -247,8 +248,11 @@ fn demo(root: &Path, bin: &Path, dir: &Path) -> Result<(), String> {
 
     println!("==> a private system bus (the machine's is not used)");
     let policy = "io.github.dialtone.Dialtone1.conf";
-    std::fs::copy(root.join("data/dbus").join(policy), dir.join("bus.d").join(policy))
-        .map_err(|e| format!("copying the bus policy: {e}"))?;
+    std::fs::copy(
+        root.join("data/dbus").join(policy),
+        dir.join("bus.d").join(policy),
+    )
+    .map_err(|e| format!("copying the bus policy: {e}"))?;
     let socket = dir.join("bus");
     let address = format!("unix:path={}", socket.display());
     let config = dir.join("bus.conf");
@@ -342,19 +346,25 @@ fn demo(root: &Path, bin: &Path, dir: &Path) -> Result<(), String> {
         .map_err(|e| format!("dialtoned: {e}"))?;
     let netns = format!("--net=/proc/{}/ns/net", daemon.child.id());
 
-    let display = if std::env::var_os("DISPLAY").is_some()
-        || std::env::var_os("WAYLAND_DISPLAY").is_some()
-    {
-        Display::Desktop
-    } else {
-        Display::Virtual(free_display())
-    };
+    let display =
+        if std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some() {
+            Display::Desktop
+        } else {
+            Display::Virtual(free_display())
+        };
     let _xvfb = match &display {
         Display::Desktop => None,
         Display::Virtual(n) => {
             println!("==> no display: a virtual one (Xvfb :{n}); the demo clicks Connect itself");
             let mut x = Command::new("Xvfb");
-            x.args([&format!(":{n}"), "-screen", "0", "900x700x24", "-nolisten", "tcp"]);
+            x.args([
+                &format!(":{n}"),
+                "-screen",
+                "0",
+                "900x700x24",
+                "-nolisten",
+                "tcp",
+            ]);
             let shown = Shown::spawn("   Xvfb", x)?;
             wait_for_path(
                 Path::new(&format!("/tmp/.X11-unix/X{n}")),
@@ -370,7 +380,9 @@ fn demo(root: &Path, bin: &Path, dir: &Path) -> Result<(), String> {
         .args(["--", &s(&bin.join("dialtone")), "--bus-address", &address])
         .env("DIALTONE_LOCALE_DIR", target_dir(root).join("locale"));
     if let Display::Virtual(n) = display {
-        gui_cmd.env("DISPLAY", format!(":{n}")).env_remove("WAYLAND_DISPLAY");
+        gui_cmd
+            .env("DISPLAY", format!(":{n}"))
+            .env_remove("WAYLAND_DISPLAY");
     }
     let mut gui = Shown::spawn("   dialtone", gui_cmd)?;
     println!(
