@@ -5,8 +5,10 @@
 //! the user is at the end, and stays put when they scrolled up.
 //!
 //! The header bar copies the whole log (Ctrl+C copies the selection as
-//! usual) and saves it (Ctrl+S; written to a temporary file next to the
-//! chosen one, then renamed over it). Escape and Ctrl+W close the window.
+//! usual), saves it (Ctrl+S; written to a temporary file next to the
+//! chosen one, then renamed over it) and searches it (Ctrl+F; matches
+//! highlighted, Enter / Shift+Enter for the next and previous one).
+//! Escape and Ctrl+W close the window (Escape closes the search first).
 //! At most [`MAX_LINES`] lines are kept; the oldest go first.
 //!
 //! - Init: [`LogInit`] — the profile's name, the link's object path and
@@ -71,6 +73,15 @@ pub enum LogInput {
     SaveTo(PathBuf),
     /// Internal: close the window.
     Close,
+    /// Internal: open the search bar.
+    StartSearch,
+    /// Internal: the search text changed.
+    Search(String),
+    /// Internal: go to the next match (or the previous one).
+    Find {
+        /// Towards the start.
+        backwards: bool,
+    },
 }
 
 /// What the window tells its owner.
@@ -369,6 +380,12 @@ pub struct Log {
     adjustment: Option<gtk::Adjustment>,
     /// The view, once made.
     text_view: Option<gtk::TextView>,
+    search_bar: gtk::SearchBar,
+    search_entry: gtk::SearchEntry,
+    /// What is searched for.
+    search: String,
+    /// How many matches there are.
+    matches: usize,
     /// Whether the user is at the end.
     follow: Rc<RefCell<Follow>>,
     toasts: adw::ToastOverlay,
@@ -442,6 +459,9 @@ impl Log {
             }
             self.buffer.delete(&mut start, &mut end);
         }
+        if !self.search.is_empty() {
+            self.highlight();
+        }
         self.keep_at_end(height);
     }
 
@@ -453,7 +473,80 @@ impl Log {
             self.insert(e);
         }
         self.entries = entries;
+        self.highlight();
         self.keep_at_end(0.0);
+    }
+
+    /// Marks every match of the search (case does not matter).
+    fn highlight(&mut self) {
+        let (start, end) = self.buffer.bounds();
+        self.buffer.remove_tag_by_name("match", &start, &end);
+        self.buffer
+            .remove_tag_by_name("current-match", &start, &end);
+        self.matches = 0;
+        if self.search.is_empty() {
+            return;
+        }
+        let mut from = start;
+        while let Some((a, b)) =
+            from.forward_search(&self.search, gtk::TextSearchFlags::CASE_INSENSITIVE, None)
+        {
+            self.buffer.apply_tag_by_name("match", &a, &b);
+            self.matches += 1;
+            from = b;
+        }
+    }
+
+    /// Selects the next (or previous) match after (before) the selection
+    /// and shows it, going round at the end (start). `again`: past the
+    /// selected match; else from its start (the search text grew).
+    fn find(&self, backwards: bool, again: bool) {
+        if self.search.is_empty() {
+            return;
+        }
+        let flags = gtk::TextSearchFlags::CASE_INSENSITIVE;
+        let (sel_start, sel_end) = self.buffer.selection_bounds().unwrap_or_else(|| {
+            let at = self.buffer.iter_at_mark(&self.buffer.get_insert());
+            (at, at)
+        });
+        let found = if backwards {
+            sel_start
+                .backward_search(&self.search, flags, None)
+                .or_else(|| {
+                    self.buffer
+                        .end_iter()
+                        .backward_search(&self.search, flags, None)
+                })
+        } else {
+            let from = if again { sel_end } else { sel_start };
+            from.forward_search(&self.search, flags, None).or_else(|| {
+                self.buffer
+                    .start_iter()
+                    .forward_search(&self.search, flags, None)
+            })
+        };
+        if let Some((a, b)) = found {
+            let (start, end) = self.buffer.bounds();
+            self.buffer
+                .remove_tag_by_name("current-match", &start, &end);
+            self.buffer.apply_tag_by_name("current-match", &a, &b);
+            self.buffer.select_range(&a, &b);
+            if let Some(view) = &self.text_view {
+                let mut at = a;
+                view.scroll_to_iter(&mut at, 0.0, true, 0.0, 0.5);
+            }
+        }
+    }
+
+    fn match_text(&self) -> String {
+        match self.matches {
+            _ if self.search.is_empty() => String::new(),
+            0 => gettext("No matches"),
+            n => text::fill(
+                &gettextrs::ngettext("{n} match", "{n} matches", n as u32),
+                &[("n", &n.to_string())],
+            ),
+        }
     }
 
     fn toast(&self, message: &str) {
@@ -515,10 +608,20 @@ fn colour_tags(table: &gtk::TextTagTable, dark: bool) {
     }
 }
 
-/// The buffer's tags: the time column, and one per line tag (sent lines
-/// bold, notes in italics).
+/// The buffer's tags: the time column, one per line tag (sent lines
+/// bold, notes in italics), and search matches.
 fn make_tags(buffer: &gtk::TextBuffer) {
     let table = buffer.tag_table();
+    let found = gtk::TextTag::new(Some("match"));
+    if let Ok(yellow) = gtk::gdk::RGBA::parse("rgba(246, 211, 45, 0.45)") {
+        found.set_background_rgba(Some(&yellow));
+    }
+    table.add(&found);
+    let current = gtk::TextTag::new(Some("current-match"));
+    if let Ok(orange) = gtk::gdk::RGBA::parse("rgba(255, 163, 72, 0.75)") {
+        current.set_background_rgba(Some(&orange));
+    }
+    table.add(&current);
     for name in LINE_TAGS.iter().chain(&["time"]) {
         let tag = gtk::TextTag::new(Some(name));
         if name.ends_with("-out") {
@@ -572,6 +675,12 @@ impl Component for Log {
                         set_sensitive: !model.entries.is_empty(),
                         connect_clicked => LogInput::Copy,
                     },
+                    #[name = "search_toggle"]
+                    pack_end = &gtk::ToggleButton {
+                        set_icon_name: "edit-find-symbolic",
+                        set_tooltip_text: Some(&gettext("Search")),
+                        set_a11y_label: &gettext("Search"),
+                    },
                     pack_end = &gtk::Button {
                         set_icon_name: "document-save-as-symbolic",
                         set_tooltip_text: Some(&gettext("Save As…")),
@@ -579,6 +688,50 @@ impl Component for Log {
                         #[watch]
                         set_sensitive: !model.entries.is_empty(),
                         connect_clicked => LogInput::Save,
+                    },
+                },
+
+                #[local_ref]
+                search_bar -> gtk::SearchBar {
+                    #[wrap(Some)]
+                    set_child = &gtk::Box {
+                        set_spacing: 6,
+
+                        #[local_ref]
+                        search_entry -> gtk::SearchEntry {
+                            set_width_chars: 28,
+                            set_placeholder_text: Some(&gettext("Search the log")),
+                            set_a11y_label: &gettext("Search the log"),
+                            connect_search_changed[sender] => move |e| {
+                                sender.input(LogInput::Search(e.text().to_string()));
+                            },
+                            connect_activate => LogInput::Find { backwards: false },
+                            connect_next_match => LogInput::Find { backwards: false },
+                            connect_previous_match => LogInput::Find { backwards: true },
+                        },
+                        gtk::Button {
+                            set_icon_name: "go-up-symbolic",
+                            set_tooltip_text: Some(&gettext("Previous Match")),
+                            set_a11y_label: &gettext("Previous match"),
+                            #[watch]
+                            set_sensitive: model.matches > 0,
+                            connect_clicked => LogInput::Find { backwards: true },
+                        },
+                        gtk::Button {
+                            set_icon_name: "go-down-symbolic",
+                            set_tooltip_text: Some(&gettext("Next Match")),
+                            set_a11y_label: &gettext("Next match"),
+                            #[watch]
+                            set_sensitive: model.matches > 0,
+                            connect_clicked => LogInput::Find { backwards: false },
+                        },
+                        gtk::Label {
+                            #[watch]
+                            set_label: &model.match_text(),
+                            set_width_chars: 12,
+                            set_xalign: 0.0,
+                            add_css_class: "dim-label",
+                        },
                     },
                 },
 
@@ -634,6 +787,8 @@ impl Component for Log {
         let buffer = gtk::TextBuffer::new(None);
         make_tags(&buffer);
         let toasts = adw::ToastOverlay::new();
+        let search_bar = gtk::SearchBar::new();
+        let search_entry = gtk::SearchEntry::new();
         let mut model = Log {
             name: init.profile_name,
             link: init.link,
@@ -642,6 +797,10 @@ impl Component for Log {
             buffer: buffer.clone(),
             adjustment: None,
             text_view: None,
+            search_bar: search_bar.clone(),
+            search_entry: search_entry.clone(),
+            search: String::new(),
+            matches: 0,
             follow: Rc::new(RefCell::new(Follow::default())),
             toasts: toasts.clone(),
             window: root.clone(),
@@ -692,6 +851,23 @@ impl Component for Log {
         });
         let s = sender.clone();
         add_shortcuts(&root, &["<Control>s"], move || s.input(LogInput::Save));
+        let s = sender.clone();
+        add_shortcuts(&root, &["<Control>f"], move || {
+            s.input(LogInput::StartSearch)
+        });
+        search_bar.connect_entry(&search_entry);
+        widgets
+            .search_toggle
+            .bind_property("active", &search_bar, "search-mode-enabled")
+            .bidirectional()
+            .sync_create()
+            .build();
+        let s = sender.clone();
+        search_bar.connect_search_mode_enabled_notify(move |bar| {
+            if !bar.is_search_mode() {
+                s.input(LogInput::Search(String::new()));
+            }
+        });
 
         let w = root.clone();
         gtk::glib::idle_add_local_once(move || w.present());
@@ -730,6 +906,18 @@ impl Component for Log {
                 }
             }
             LogInput::Close => self.window.close(),
+            LogInput::StartSearch => {
+                self.search_bar.set_search_mode(true);
+                self.search_entry.grab_focus();
+            }
+            LogInput::Search(text) => {
+                if text != self.search {
+                    self.search = text;
+                    self.highlight();
+                    self.find(false, false);
+                }
+            }
+            LogInput::Find { backwards } => self.find(backwards, true),
         }
     }
 
