@@ -612,16 +612,6 @@ fn colour_tags(table: &gtk::TextTagTable, dark: bool) {
 /// bold, notes in italics), and search matches.
 fn make_tags(buffer: &gtk::TextBuffer) {
     let table = buffer.tag_table();
-    let found = gtk::TextTag::new(Some("match"));
-    if let Ok(yellow) = gtk::gdk::RGBA::parse("rgba(246, 211, 45, 0.45)") {
-        found.set_background_rgba(Some(&yellow));
-    }
-    table.add(&found);
-    let current = gtk::TextTag::new(Some("current-match"));
-    if let Ok(orange) = gtk::gdk::RGBA::parse("rgba(255, 163, 72, 0.75)") {
-        current.set_background_rgba(Some(&orange));
-    }
-    table.add(&current);
     for name in LINE_TAGS.iter().chain(&["time"]) {
         let tag = gtk::TextTag::new(Some(name));
         if name.ends_with("-out") {
@@ -632,6 +622,22 @@ fn make_tags(buffer: &gtk::TextBuffer) {
         }
         table.add(&tag);
     }
+    // Added last: above the line tags.
+    let found = gtk::TextTag::new(Some("match"));
+    if let Ok(yellow) = gtk::gdk::RGBA::parse("rgba(246, 211, 45, 0.45)") {
+        found.set_background_rgba(Some(&yellow));
+    }
+    table.add(&found);
+    // The current match: dark text on orange, in either style.
+    let current = gtk::TextTag::new(Some("current-match"));
+    if let (Ok(orange), Ok(ink)) = (
+        gtk::gdk::RGBA::parse("#ffa348"),
+        gtk::gdk::RGBA::parse("#241f31"),
+    ) {
+        current.set_background_rgba(Some(&orange));
+        current.set_foreground_rgba(Some(&ink));
+    }
+    table.add(&current);
     colour_tags(&table, adw::StyleManager::default().is_dark());
 }
 
