@@ -26,6 +26,8 @@ mod daemon;
 mod details;
 mod graph;
 mod last_used;
+mod log;
+mod modem;
 mod notify;
 mod rows;
 mod text;
