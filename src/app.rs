@@ -22,6 +22,8 @@ use relm4::{adw, gtk};
 use crate::daemon::{self, BusChoice, CallError, Calls, Mirror, Permission, Update};
 use crate::details::{Details, DetailsInput, DetailsOutput, DetailsView};
 use crate::graph::History;
+use crate::log::{Log, LogInit, LogInput, LogOutput};
+use crate::modem::{Modem, ModemInit, ModemInput, ModemOutput};
 use crate::notify;
 use crate::rows::{rows_of, ProfileRow, RowOutput};
 use crate::text;
@@ -66,8 +68,18 @@ pub enum AppMsg {
     About,
     /// The shortcuts window.
     Shortcuts,
-    /// A second passed (durations, graph).
+    /// A second passed (durations, graph, the modem dialog's ports).
     Tick,
+    /// The modem dialog.
+    ShowModem,
+    /// The modem dialog closed.
+    ModemClosed,
+    /// A call of the modem dialog came back: permissions may have changed.
+    ModemCalled,
+    /// The log of the profile at this path.
+    ShowLog(String),
+    /// The log window of this profile closed.
+    LogClosed(String),
     /// Ask whether to delete the profile at this path.
     AskDelete(String),
     /// Delete it.
@@ -77,6 +89,8 @@ pub enum AppMsg {
 /// Answers from the daemon and from calls.
 #[derive(Debug)]
 pub enum AppCmd {
+    /// Nothing to show; logged.
+    Ignored(String),
     /// The mirror changed.
     Daemon(Update),
     /// A Connect or Disconnect call for this profile came back.
@@ -141,6 +155,12 @@ pub struct App {
     window: adw::ApplicationWindow,
     /// Print `first-content` once the list or the empty page shows.
     report_content: bool,
+    /// The modem dialog, while open.
+    modem: Option<Controller<Modem>>,
+    /// Ticks counted (the ports are read again every other one).
+    ticks: u32,
+    /// Open log windows by profile path, with the link each shows.
+    logs: HashMap<String, (Controller<Log>, Option<String>)>,
     /// The once-a-second timer, running only while something on screen
     /// moves with time (the details page) or a command line waits.
     tick: Option<gtk::glib::SourceId>,
@@ -151,6 +171,7 @@ relm4::new_stateless_action!(ShortcutsAction, WinActions, "show-help-overlay");
 relm4::new_stateless_action!(AboutAction, WinActions, "about");
 relm4::new_stateless_action!(BackAction, WinActions, "back");
 relm4::new_stateless_action!(QuitAction, WinActions, "quit");
+relm4::new_stateless_action!(ModemAction, WinActions, "modem");
 
 impl App {
     fn page_name(&self) -> &'static str {
@@ -280,9 +301,12 @@ impl App {
             }
             _ => {}
         }
-        self.mirror.apply(&update);
+        let changed = self.mirror.apply(&update);
         if let Update::Link(l) = &update {
             self.tell(before.get(&l.path), l);
+        }
+        if changed || matches!(update, Update::Bus(_) | Update::Snapshot(_)) {
+            self.forward_update(&update);
         }
         if self.ready {
             let queued = std::mem::take(&mut self.queued);
@@ -456,9 +480,131 @@ impl App {
         });
     }
 
+    fn show_modem(&mut self, sender: &ComponentSender<Self>) {
+        if let Some(m) = &self.modem {
+            m.widget().present();
+            return;
+        }
+        let Some(calls) = self.calls.clone().filter(|_| self.ready) else {
+            self.toast(&gettext("The Dialtone service is not running."));
+            return;
+        };
+        let modem = Modem::builder()
+            .transient_for(&self.window)
+            .launch(ModemInit {
+                calls,
+                manager: self.mirror.manager.clone(),
+                permission: self.mirror.permissions.modify,
+            })
+            .forward(sender.input_sender(), |out| match out {
+                ModemOutput::Called => AppMsg::ModemCalled,
+                ModemOutput::Closed => AppMsg::ModemClosed,
+            });
+        self.modem = Some(modem);
+    }
+
+    /// Reads the serial ports again while the modem dialog shows them: the
+    /// daemon does not announce ports that come and go.
+    fn reread_ports(&self, sender: &ComponentSender<Self>) {
+        let Some(calls) = self.calls.clone() else {
+            return;
+        };
+        sender.oneshot_command(async move {
+            match calls.manager_info().await {
+                Ok(m) => AppCmd::Daemon(Update::Manager(m)),
+                Err(e) => AppCmd::Ignored(format!("cannot read the serial ports: {e}")),
+            }
+        });
+    }
+
+    fn show_log(&mut self, profile: String, sender: &ComponentSender<Self>) {
+        if let Some((log, _)) = self.logs.get(&profile) {
+            log.widget().present();
+            return;
+        }
+        let Some(p) = self.mirror.profiles.get(&profile) else {
+            return;
+        };
+        let link = self.mirror.link_of(p).map(|l| l.path.clone());
+        let lines = link
+            .as_ref()
+            .and_then(|l| self.mirror.transcripts.get(l))
+            .cloned()
+            .unwrap_or_default();
+        let path = profile.clone();
+        let log = Log::builder()
+            .launch(LogInit {
+                profile_name: p.name.clone(),
+                link: link.clone().unwrap_or_default(),
+                lines,
+            })
+            .forward(sender.input_sender(), move |out| match out {
+                LogOutput::Closed => AppMsg::LogClosed(path.clone()),
+            });
+        self.logs.insert(profile, (log, link));
+    }
+
+    /// Feeds the open windows what changed.
+    fn forward_update(&mut self, update: &Update) {
+        match update {
+            Update::Manager(m) => {
+                if let Some(modem) = &self.modem {
+                    modem.emit(ModemInput::Manager(m.clone()));
+                }
+            }
+            Update::Permissions(p) => {
+                if let Some(modem) = &self.modem {
+                    modem.emit(ModemInput::Permission(p.modify));
+                }
+            }
+            Update::Bus(conn) => {
+                if let Some(modem) = &self.modem {
+                    modem.emit(ModemInput::Calls(Calls::new(conn.clone())));
+                }
+            }
+            Update::Transcript(link, entry) => {
+                for (log, shown) in self.logs.values() {
+                    if shown.as_deref() == Some(link.as_str()) {
+                        log.emit(LogInput::Line(entry.clone()));
+                    }
+                }
+            }
+            _ => {}
+        }
+        // A profile's log follows its newest link; a renamed profile's
+        // window is renamed.
+        for (profile, (log, shown)) in self.logs.iter_mut() {
+            let Some(p) = self.mirror.profiles.get(profile) else {
+                continue;
+            };
+            if let Update::Profile(changed) = update {
+                if changed.path == *profile {
+                    log.emit(LogInput::Renamed(p.name.clone()));
+                }
+            }
+            let link = self.mirror.link_of(p).map(|l| l.path.clone());
+            let reset = match update {
+                Update::TranscriptReset(l, _) => link.as_deref() == Some(l.as_str()),
+                Update::Snapshot(_) => true,
+                _ => false,
+            };
+            if link != *shown || reset {
+                let lines = link
+                    .as_ref()
+                    .and_then(|l| self.mirror.transcripts.get(l))
+                    .cloned()
+                    .unwrap_or_default();
+                log.emit(LogInput::Reset(lines));
+                *shown = link;
+            }
+        }
+    }
+
     /// Starts or stops the timer as needed.
     fn sync_tick(&mut self, sender: &ComponentSender<Self>) {
-        let wanted = matches!(self.page, Page::Details(_)) || !self.waiting.is_empty();
+        let wanted = matches!(self.page, Page::Details(_))
+            || !self.waiting.is_empty()
+            || self.modem.is_some();
         match (wanted, self.tick.is_some()) {
             (true, false) => {
                 let s = sender.clone();
@@ -734,7 +880,8 @@ impl Component for App {
                     DetailsOutput::Connect(p) => AppMsg::Connect(p),
                     DetailsOutput::Disconnect(p) => AppMsg::Disconnect(p),
                     DetailsOutput::Delete(p) => AppMsg::AskDelete(p),
-                    DetailsOutput::Log(_) | DetailsOutput::Edit(_) => AppMsg::Tick,
+                    DetailsOutput::Log(p) => AppMsg::ShowLog(p),
+                    DetailsOutput::Edit(_) => AppMsg::Tick,
                 });
         let toasts = adw::ToastOverlay::new();
 
@@ -755,6 +902,9 @@ impl Component for App {
             window: root.clone(),
             report_content: init.report_first_frame,
             tick: None,
+            modem: None,
+            ticks: 0,
+            logs: HashMap::new(),
         };
         let widgets = view_output!();
 
@@ -772,6 +922,10 @@ impl Component for App {
         group.add_action(RelmAction::<BackAction>::new_stateless(move |_| {
             s.input(AppMsg::Back)
         }));
+        let s = sender.clone();
+        group.add_action(RelmAction::<ModemAction>::new_stateless(move |_| {
+            s.input(AppMsg::ShowModem)
+        }));
         let w = root.clone();
         group.add_action(RelmAction::<QuitAction>::new_stateless(move |_| {
             w.close();
@@ -780,6 +934,7 @@ impl Component for App {
         app.set_accelerators_for_action::<ShortcutsAction>(&["<Control>question"]);
         app.set_accelerators_for_action::<BackAction>(&["<Alt>Left", "Escape"]);
         app.set_accelerators_for_action::<QuitAction>(&["<Control>q", "<Control>w"]);
+        app.set_accelerators_for_action::<ModemAction>(&["<Control>m"]);
 
         if init.report_first_frame {
             report_first_frame(&root);
@@ -817,6 +972,17 @@ impl Component for App {
             AppMsg::Tick => {
                 self.sync_details();
                 self.check_waiting();
+                self.ticks = self.ticks.wrapping_add(1);
+                if self.modem.is_some() && self.ticks % 2 == 0 {
+                    self.reread_ports(&sender);
+                }
+            }
+            AppMsg::ShowModem => self.show_modem(&sender),
+            AppMsg::ModemClosed => self.modem = None,
+            AppMsg::ModemCalled => self.refresh_permissions(&sender),
+            AppMsg::ShowLog(p) => self.show_log(p, &sender),
+            AppMsg::LogClosed(p) => {
+                self.logs.remove(&p);
             }
             AppMsg::AskDelete(p) => self.ask_delete(p, &sender),
             AppMsg::Delete(p) => self.delete(p, &sender),
@@ -839,6 +1005,7 @@ impl App {
     fn take_cmd(&mut self, msg: AppCmd, sender: &ComponentSender<Self>) {
         match msg {
             AppCmd::Daemon(u) => self.take_update(u, sender),
+            AppCmd::Ignored(why) => tracing::warn!("{why}"),
             AppCmd::Called {
                 profile,
                 what,

@@ -796,6 +796,23 @@ impl Calls {
         Ok(self.manager().await?.set_modem_link(port).await?)
     }
 
+    /// The Manager's properties, read now (the daemon reads the serial
+    /// ports from sysfs at each read, so this sees hot-plugged ones).
+    pub async fn manager_info(&self) -> Result<ManagerInfo, CallError> {
+        let reply = self
+            .conn
+            .call_method(
+                Some(BUS_NAME),
+                ROOT_PATH,
+                Some(PROPERTIES_INTERFACE),
+                "GetAll",
+                &(dialtone_api::dbus::MANAGER_INTERFACE,),
+            )
+            .await?;
+        let props: HashMap<String, OwnedVariant> = reply.body().deserialize()?;
+        ManagerInfo::from_props(&props).map_err(CallError::Failed)
+    }
+
     /// What this user may do now.
     pub async fn permissions(&self) -> Result<Permissions, CallError> {
         Ok(permissions(&self.conn).await?)

@@ -61,6 +61,7 @@ impl History {
     }
 
     /// The samples, oldest first.
+    #[cfg(test)]
     pub fn samples(&self) -> impl Iterator<Item = &Sample> {
         self.samples.iter()
     }

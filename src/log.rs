@@ -24,9 +24,6 @@
 //! Launch: `Log::builder().launch(init).forward(…)` (or `.detach()`); the
 //! window presents itself.
 
-// Until wired into app.rs: the window launches this one in another tree.
-#![allow(dead_code)]
-
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io::Write;

@@ -23,9 +23,6 @@
 //! Launch: `Modem::builder().transient_for(&window).launch(init)
 //! .forward(…)`; the dialog presents itself.
 
-// Until wired into app.rs: the window launches this dialog in another tree.
-#![allow(dead_code)]
-
 use std::collections::HashMap;
 
 use adw::prelude::*;
@@ -107,16 +104,6 @@ pub enum Field {
 }
 
 impl Field {
-    /// Every field, in the order shown.
-    pub const ALL: [Field; 6] = [
-        Field::Manufacturer,
-        Field::Model,
-        Field::Revision,
-        Field::Signal,
-        Field::Identity,
-        Field::Information,
-    ];
-
     /// The field's name for people.
     pub fn label(self) -> String {
         match self {
@@ -144,7 +131,8 @@ impl Field {
     }
 }
 
-/// The modem's answers as (field, text), in [`Field::ALL`] order; empty
+/// The modem's answers as (field, text), in the order the fields are
+/// declared (the order shown); empty
 /// answers and commands this dialog does not know are left out.
 pub fn answers_of(pairs: &[(String, String)]) -> Vec<(Field, String)> {
     let mut out: Vec<(Field, String)> = Vec::new();
