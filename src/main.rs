@@ -1,5 +1,7 @@
 //! Dialtone's desktop app.
+mod assistant;
 mod daemon;
+mod editor;
 mod text;
 
 fn main() {
