@@ -22,8 +22,10 @@
 
 mod a11y;
 mod app;
+mod assistant;
 mod daemon;
 mod details;
+mod editor;
 mod graph;
 mod last_used;
 mod log;
