@@ -19,8 +19,10 @@ use relm4::factory::FactoryVecDeque;
 use relm4::prelude::*;
 use relm4::{adw, gtk};
 
+use crate::assistant::{Assistant, AssistantInit, AssistantInput, AssistantOutput};
 use crate::daemon::{self, BusChoice, CallError, Calls, Mirror, Permission, Update};
 use crate::details::{Details, DetailsInput, DetailsOutput, DetailsView};
+use crate::editor::{Editor, EditorInit, EditorInput, EditorOutput};
 use crate::graph::History;
 use crate::log::{Log, LogInit, LogInput, LogOutput};
 use crate::modem::{Modem, ModemInit, ModemInput, ModemOutput};
@@ -70,6 +72,14 @@ pub enum AppMsg {
     Shortcuts,
     /// A second passed (durations, graph, the modem dialog's ports).
     Tick,
+    /// The New Connection dialog.
+    NewProfile,
+    /// It closed; with the new profile's path if one was created.
+    AssistantDone(Option<String>),
+    /// The editor for the profile at this path.
+    Edit(String),
+    /// The editor closed; whether it saved.
+    EditorDone(bool),
     /// The modem dialog.
     ShowModem,
     /// The modem dialog closed.
@@ -155,6 +165,10 @@ pub struct App {
     window: adw::ApplicationWindow,
     /// Print `first-content` once the list or the empty page shows.
     report_content: bool,
+    /// The New Connection dialog, while open.
+    assistant: Option<Controller<Assistant>>,
+    /// The editor, while open, with the path of the profile it edits.
+    editor: Option<(Controller<Editor>, String)>,
     /// The modem dialog, while open.
     modem: Option<Controller<Modem>>,
     /// Ticks counted (the ports are read again every other one).
@@ -172,6 +186,7 @@ relm4::new_stateless_action!(AboutAction, WinActions, "about");
 relm4::new_stateless_action!(BackAction, WinActions, "back");
 relm4::new_stateless_action!(QuitAction, WinActions, "quit");
 relm4::new_stateless_action!(ModemAction, WinActions, "modem");
+relm4::new_stateless_action!(NewAction, WinActions, "new-connection");
 
 impl App {
     fn page_name(&self) -> &'static str {
@@ -480,6 +495,64 @@ impl App {
         });
     }
 
+    fn new_profile(&mut self, sender: &ComponentSender<Self>) {
+        if let Some(a) = &self.assistant {
+            a.widget().present();
+            return;
+        }
+        let Some(calls) = self.calls.clone().filter(|_| self.ready) else {
+            self.toast(&gettext("The Dialtone service is not running."));
+            return;
+        };
+        if self.mirror.permissions.modify == Permission::No {
+            self.toast(&gettext(
+                "Only administrators can add connections on this computer.",
+            ));
+            return;
+        }
+        let assistant = Assistant::builder()
+            .transient_for(&self.window)
+            .launch(AssistantInit {
+                ports: self.mirror.manager.serial_ports.clone(),
+                modem_link: self.mirror.manager.modem_link.clone(),
+                calls,
+                permission: self.mirror.permissions.modify,
+            })
+            .forward(sender.input_sender(), |out| match out {
+                AssistantOutput::Created(path) => AppMsg::AssistantDone(Some(path)),
+                AssistantOutput::Cancelled => AppMsg::AssistantDone(None),
+            });
+        self.assistant = Some(assistant);
+    }
+
+    fn edit(&mut self, profile: String, sender: &ComponentSender<Self>) {
+        if let Some((e, path)) = &self.editor {
+            if *path == profile {
+                e.widget().present();
+                return;
+            }
+        }
+        let Some(calls) = self.calls.clone().filter(|_| self.ready) else {
+            self.toast(&gettext("The Dialtone service is not running."));
+            return;
+        };
+        let Some(p) = self.mirror.profiles.get(&profile) else {
+            return;
+        };
+        let editor = Editor::builder()
+            .transient_for(&self.window)
+            .launch(EditorInit {
+                profile: p.clone(),
+                calls,
+                permission: self.mirror.permissions.modify,
+            })
+            .forward(sender.input_sender(), |out| match out {
+                EditorOutput::Saved(_) => AppMsg::EditorDone(true),
+                EditorOutput::Closed => AppMsg::EditorDone(false),
+            });
+        self.editor = Some((editor, profile));
+    }
+
     fn show_modem(&mut self, sender: &ComponentSender<Self>) {
         if let Some(m) = &self.modem {
             m.widget().present();
@@ -535,7 +608,6 @@ impl App {
         let log = Log::builder()
             .launch(LogInit {
                 profile_name: p.name.clone(),
-                link: link.clone().unwrap_or_default(),
                 lines,
             })
             .forward(sender.input_sender(), move |out| match out {
@@ -551,10 +623,36 @@ impl App {
                 if let Some(modem) = &self.modem {
                     modem.emit(ModemInput::Manager(m.clone()));
                 }
+                if let Some(a) = &self.assistant {
+                    a.emit(AssistantInput::Ports(
+                        m.serial_ports.clone(),
+                        m.modem_link.clone(),
+                    ));
+                }
             }
             Update::Permissions(p) => {
                 if let Some(modem) = &self.modem {
                     modem.emit(ModemInput::Permission(p.modify));
+                }
+                if let Some(a) = &self.assistant {
+                    a.emit(AssistantInput::Permission(p.modify));
+                }
+                if let Some((e, _)) = &self.editor {
+                    e.emit(EditorInput::Permission(p.modify));
+                }
+            }
+            Update::Profile(p) => {
+                if let Some((e, path)) = &self.editor {
+                    if *path == p.path {
+                        e.emit(EditorInput::Changed(p.clone()));
+                    }
+                }
+            }
+            Update::ProfileRemoved(removed) => {
+                if let Some((e, path)) = &self.editor {
+                    if path == removed {
+                        e.emit(EditorInput::Removed);
+                    }
                 }
             }
             Update::Bus(conn) => {
@@ -736,6 +834,17 @@ impl Component for App {
                         set_visible: matches!(model.page, Page::Details(_)),
                         connect_clicked => AppMsg::Back,
                     },
+                    pack_start = &gtk::Button {
+                        set_icon_name: "list-add-symbolic",
+                        set_a11y_label: &gettext("New Connection"),
+                        #[watch]
+                        set_visible: !matches!(model.page, Page::Details(_)),
+                        #[watch]
+                        set_sensitive: model.ready && model.mirror.permissions.modify.usable(),
+                        #[watch]
+                        set_tooltip_text: Some(&new_tooltip(model.mirror.permissions.modify)),
+                        connect_clicked => AppMsg::NewProfile,
+                    },
                     #[wrap(Some)]
                     set_title_widget = &adw::WindowTitle {
                         set_title: "Dialtone",
@@ -784,6 +893,19 @@ impl Component for App {
                             set_icon_name: Some(APP_ID),
                             set_title: &gettext("No Connections"),
                             set_description: Some(&gettext("Add a connection to dial an internet provider, a bulletin board or a dial-in server, or to link a device over a serial cable.")),
+                            #[wrap(Some)]
+                            set_child = &gtk::Button {
+                                set_halign: gtk::Align::Center,
+                                set_use_underline: true,
+                                set_label: &gettext("_Add Connection…"),
+                                add_css_class: "pill",
+                                add_css_class: "suggested-action",
+                                #[watch]
+                                set_sensitive: model.mirror.permissions.modify.usable(),
+                                #[watch]
+                                set_tooltip_text: Some(&new_tooltip(model.mirror.permissions.modify)),
+                                connect_clicked => AppMsg::NewProfile,
+                            },
                         },
 
                         add_named[Some("list")] = &gtk::ScrolledWindow {
@@ -881,7 +1003,7 @@ impl Component for App {
                     DetailsOutput::Disconnect(p) => AppMsg::Disconnect(p),
                     DetailsOutput::Delete(p) => AppMsg::AskDelete(p),
                     DetailsOutput::Log(p) => AppMsg::ShowLog(p),
-                    DetailsOutput::Edit(_) => AppMsg::Tick,
+                    DetailsOutput::Edit(p) => AppMsg::Edit(p),
                 });
         let toasts = adw::ToastOverlay::new();
 
@@ -902,6 +1024,8 @@ impl Component for App {
             window: root.clone(),
             report_content: init.report_first_frame,
             tick: None,
+            assistant: None,
+            editor: None,
             modem: None,
             ticks: 0,
             logs: HashMap::new(),
@@ -923,6 +1047,10 @@ impl Component for App {
             s.input(AppMsg::Back)
         }));
         let s = sender.clone();
+        group.add_action(RelmAction::<NewAction>::new_stateless(move |_| {
+            s.input(AppMsg::NewProfile)
+        }));
+        let s = sender.clone();
         group.add_action(RelmAction::<ModemAction>::new_stateless(move |_| {
             s.input(AppMsg::ShowModem)
         }));
@@ -935,6 +1063,7 @@ impl Component for App {
         app.set_accelerators_for_action::<BackAction>(&["<Alt>Left", "Escape"]);
         app.set_accelerators_for_action::<QuitAction>(&["<Control>q", "<Control>w"]);
         app.set_accelerators_for_action::<ModemAction>(&["<Control>m"]);
+        app.set_accelerators_for_action::<NewAction>(&["<Control>n"]);
 
         if init.report_first_frame {
             report_first_frame(&root);
@@ -975,6 +1104,26 @@ impl Component for App {
                 self.ticks = self.ticks.wrapping_add(1);
                 if self.modem.is_some() && self.ticks % 2 == 0 {
                     self.reread_ports(&sender);
+                }
+            }
+            AppMsg::NewProfile => self.new_profile(&sender),
+            AppMsg::AssistantDone(created) => {
+                self.assistant = None;
+                self.refresh_permissions(&sender);
+                if let Some(path) = created {
+                    if let Some(p) = self.mirror.profiles.get(&path) {
+                        let message =
+                            text::fill(&gettext("“{name}” was added"), &[("name", &p.name)]);
+                        self.toast(&message);
+                    }
+                }
+            }
+            AppMsg::Edit(p) => self.edit(p, &sender),
+            AppMsg::EditorDone(saved) => {
+                self.editor = None;
+                self.refresh_permissions(&sender);
+                if saved {
+                    self.toast(&gettext("The connection was saved"));
                 }
             }
             AppMsg::ShowModem => self.show_modem(&sender),
@@ -1042,6 +1191,15 @@ impl App {
                 self.check_waiting();
             }
         }
+    }
+}
+
+/// The tooltip of the controls that add a connection.
+fn new_tooltip(permission: Permission) -> String {
+    match permission {
+        Permission::Yes => gettext("Add a connection (Ctrl+N)"),
+        Permission::Auth => gettext("Add a connection: an administrator password is needed"),
+        Permission::No => gettext("Only administrators can add connections"),
     }
 }
 

@@ -43,10 +43,6 @@
 //! The pure logic is in [`AssistantForm`], [`AssistantCore`] and
 //! [`port_choices`], tested without GTK.
 
-// Until app.rs launches the dialog, its interface is unused: this allowance
-// goes when the parent is wired (it is for this module only).
-#![allow(dead_code)]
-
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 

@@ -49,10 +49,6 @@
 //! steps) is in plain types tested without GTK: [`EditorForm`],
 //! [`fields`], [`field_for_key`], [`EditorCore`].
 
-// Until app.rs launches the editor, its interface is unused: this allowance
-// goes when the parent is wired (it is for this module only).
-#![allow(dead_code)]
-
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::rc::Rc;

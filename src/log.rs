@@ -11,7 +11,7 @@
 //! Escape and Ctrl+W close the window (Escape closes the search first).
 //! At most [`MAX_LINES`] lines are kept; the oldest go first.
 //!
-//! - Init: [`LogInit`] — the profile's name, the link's object path and
+//! - Init: [`LogInit`] — the profile's name and
 //!   the transcript so far.
 //! - Input: [`LogInput::Line`] for each new transcript line,
 //!   [`LogInput::Reset`] with a whole transcript (a new link of the
@@ -47,8 +47,6 @@ pub const MAX_LINES: usize = crate::daemon::TRANSCRIPT_LINES;
 pub struct LogInit {
     /// The profile's name, for the title and the file name.
     pub profile_name: String,
-    /// The link's object path.
-    pub link: String,
     /// The transcript so far, oldest first.
     pub lines: Vec<TranscriptEntry>,
 }
@@ -129,6 +127,7 @@ pub struct Follow {
 
 impl Follow {
     /// Whether new lines keep the view at the end.
+    #[cfg(test)]
     pub fn following(&self) -> bool {
         !self.detached
     }
@@ -369,7 +368,6 @@ pub(crate) fn add_shortcuts(
 /// The window's model.
 pub struct Log {
     name: String,
-    link: String,
     entries: VecDeque<TranscriptEntry>,
     tz: gtk::glib::TimeZone,
     buffer: gtk::TextBuffer,
@@ -794,7 +792,6 @@ impl Component for Log {
         let search_entry = gtk::SearchEntry::new();
         let mut model = Log {
             name: init.profile_name,
-            link: init.link,
             entries: VecDeque::new(),
             tz: gtk::glib::TimeZone::local(),
             buffer: buffer.clone(),

@@ -95,6 +95,13 @@ pub enum RowOutput {
     Disconnect(String),
 }
 
+/// Messages to a row.
+#[derive(Debug)]
+pub enum RowInput {
+    /// Its Connect / Disconnect button was clicked.
+    Clicked,
+}
+
 /// One row.
 #[derive(Debug)]
 pub struct ProfileRow {
@@ -105,7 +112,7 @@ pub struct ProfileRow {
 #[relm4::factory(pub)]
 impl FactoryComponent for ProfileRow {
     type Init = RowView;
-    type Input = ();
+    type Input = RowInput;
     type Output = RowOutput;
     type CommandOutput = ();
     type ParentWidget = gtk::ListBox;
@@ -207,16 +214,7 @@ impl FactoryComponent for ProfileRow {
                     set_css_classes: if self.view.active { &["destructive-action"] } else { &["suggested-action"] },
                     #[watch]
                     set_a11y_label: &button_label(&self.view),
-                    connect_clicked[sender, path = self.view.path.clone(), active = self.view.active] => move |_| {
-                        let out = if active {
-                            RowOutput::Disconnect(path.clone())
-                        } else {
-                            RowOutput::Connect(path.clone())
-                        };
-                        if sender.output(out).is_err() {
-                            tracing::warn!("the window is gone; a click was lost");
-                        }
-                    },
+                    connect_clicked => RowInput::Clicked,
 
                     gtk::Box {
                         set_spacing: 6,
@@ -244,7 +242,21 @@ impl FactoryComponent for ProfileRow {
         ProfileRow { view }
     }
 
-    fn update(&mut self, _msg: Self::Input, _sender: FactorySender<Self>) {}
+    fn update(&mut self, msg: Self::Input, sender: FactorySender<Self>) {
+        match msg {
+            // Decided now, from what the row shows now.
+            RowInput::Clicked => {
+                let out = if self.view.active {
+                    RowOutput::Disconnect(self.view.path.clone())
+                } else {
+                    RowOutput::Connect(self.view.path.clone())
+                };
+                if sender.output(out).is_err() {
+                    tracing::warn!("the window is gone; a click was lost");
+                }
+            }
+        }
+    }
 }
 
 fn button_label(view: &RowView) -> String {

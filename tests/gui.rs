@@ -349,10 +349,11 @@ fn chown(path: &Path, user: &TestUser) {
 
 /// The translations the window reads (what `cargo xtask po` makes).
 fn compile_translations() {
-    for lang in std::fs::read_to_string(workspace().join("po/LINGUAS"))
-        .expect("po/LINGUAS")
-        .split_whitespace()
-        .filter(|l| !l.starts_with('#'))
+    let linguas = std::fs::read_to_string(workspace().join("po/LINGUAS")).expect("po/LINGUAS");
+    for lang in linguas
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or(""))
+        .flat_map(str::split_whitespace)
     {
         let dir = workspace().join(format!("target/locale/{lang}/LC_MESSAGES"));
         std::fs::create_dir_all(&dir).expect("locale dir");

@@ -65,14 +65,15 @@ def wait_row_text(win, pattern, timeout):
 def create():
     win = main_window()
     d.find(win, "label", "No Connections", timeout=30)
-    d.click(d.find(win, "push button", "Add Connection"))
+    d.click(d.find(win, "push button", "Add Connection…"))
     app = d.app("dialtone")
     dialog = d.window(app, "New Connection", timeout=20)
     d.set_text(d.find(dialog, "text", "Connection name"), NAME)
     d.set_text(d.find(dialog, "text", "Device"), os.environ["DT_DEVICE"])
     d.set_text(d.find(dialog, "text", "Phone number"), os.environ["DT_NUMBER"])
     d.set_text(d.find(dialog, "text", "User name"), os.environ["DT_USER"])
-    d.set_text(d.find(dialog, "password text", "Password"), os.environ["DT_PASSWORD"])
+    # An AdwPasswordEntryRow says "text", not "password text".
+    d.set_text(d.find(dialog, "text", "Password"), os.environ["DT_PASSWORD"])
     shot("01-new-connection.png")
     d.click(d.find(dialog, "push button", "Create"))
     d.wait_gone(app, "frame", "New Connection", timeout=30)
@@ -139,5 +140,9 @@ STEPS = {
 
 if __name__ == "__main__":
     step = sys.argv[1]
-    STEPS[step]()
+    try:
+        STEPS[step]()
+    except Exception:
+        shot(f"failed-{step}.png")
+        raise
     print(f"{step} ok", flush=True)
