@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 const RUNS: usize = 25;
 
-struct Killed(Child, &'static str);
+struct Killed(Child);
 
 impl Drop for Killed {
     fn drop(&mut self) {
@@ -46,7 +46,7 @@ fn spawn(what: &'static str, cmd: &mut Command) -> Killed {
         .stdin(Stdio::null())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
-    Killed(child, what)
+    Killed(child)
 }
 
 fn bus(dir: &Path, name: &str) -> (Killed, String) {

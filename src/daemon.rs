@@ -113,7 +113,7 @@ pub enum Update {
     /// A profile went away.
     ProfileRemoved(String),
     /// A link appeared or changed.
-    Link(LinkInfo),
+    Link(Box<LinkInfo>),
     /// A link went away.
     LinkRemoved(String),
     /// A link's whole transcript (read when the link appeared).
@@ -144,7 +144,9 @@ impl Mirror {
                 self.profiles.insert(p.path.clone(), p.clone()).as_ref() != Some(p)
             }
             Update::ProfileRemoved(path) => self.profiles.remove(path).is_some(),
-            Update::Link(l) => self.links.insert(l.path.clone(), l.clone()).as_ref() != Some(l),
+            Update::Link(l) => {
+                self.links.insert(l.path.clone(), (**l).clone()).as_ref() != Some(&**l)
+            }
             Update::LinkRemoved(path) => {
                 self.transcripts.remove(path);
                 self.links.remove(path).is_some()
@@ -211,7 +213,7 @@ impl Mirror {
                     Interface::Link => self.links.get(&path).map(|l| {
                         let mut l = l.clone();
                         apply_all(&changed, |k, v| l.apply(k, v));
-                        Update::Link(l)
+                        Update::Link(Box::new(l))
                     }),
                 };
                 if let Some(u) = update {
@@ -235,7 +237,9 @@ impl Mirror {
                         Interface::Profile => {
                             ProfileInfo::from_props(&path, &props).map(Update::Profile)
                         }
-                        Interface::Link => LinkInfo::from_props(&path, &props).map(Update::Link),
+                        Interface::Link => {
+                            LinkInfo::from_props(&path, &props).map(|l| Update::Link(Box::new(l)))
+                        }
                     };
                     match u {
                         Ok(u) => {
@@ -539,7 +543,7 @@ async fn reread_property(
         Interface::Link => {
             let mut l = mirror.links.get(path)?.clone();
             logged(l.apply(name, &v));
-            Some(Update::Link(l))
+            Some(Update::Link(Box::new(l)))
         }
     }
 }
@@ -855,9 +859,12 @@ mod tests {
     fn updates_say_whether_they_changed_anything() {
         let mut m = Mirror::default();
         let l = link("/l/1", "dialing");
-        assert!(m.apply(&Update::Link(l.clone())));
-        assert!(!m.apply(&Update::Link(l.clone())), "the same again");
-        assert!(m.apply(&Update::Link(link("/l/1", "connected"))));
+        assert!(m.apply(&Update::Link(Box::new(l.clone()))));
+        assert!(
+            !m.apply(&Update::Link(Box::new(l.clone()))),
+            "the same again"
+        );
+        assert!(m.apply(&Update::Link(Box::new(link("/l/1", "connected")))));
         assert!(m.apply(&Update::Transcript("/l/1".into(), entry("a"))));
         assert!(m.apply(&Update::LinkRemoved("/l/1".into())));
         assert!(m.transcripts.is_empty(), "a removed link's transcript goes");
@@ -889,8 +896,8 @@ mod tests {
     #[test]
     fn a_profile_shows_its_running_link_else_its_last() {
         let mut m = Mirror::default();
-        m.apply(&Update::Link(link("/l/1", "disconnected")));
-        m.apply(&Update::Link(link("/l/2", "dialing")));
+        m.apply(&Update::Link(Box::new(link("/l/1", "disconnected"))));
+        m.apply(&Update::Link(Box::new(link("/l/2", "dialing"))));
         let p = profile("/p/a", "a", Some("/l/2"), Some("/l/1"));
         assert_eq!(m.link_of(&p).map(|l| l.state.as_str()), Some("dialing"));
         let p = profile("/p/a", "a", None, Some("/l/1"));
@@ -920,7 +927,7 @@ mod tests {
     #[test]
     fn signals_become_updates() {
         let mut m = Mirror::default();
-        m.apply(&Update::Link(link("/l/1", "dialing")));
+        m.apply(&Update::Link(Box::new(link("/l/1", "dialing"))));
         let changed = HashMap::from([
             (
                 "State".to_string(),

@@ -538,7 +538,7 @@ mod tests {
         l.connected_since = 1_000_000;
         l.statistics.insert("rx-bytes".into(), 2_500_000);
         l.statistics.insert("rx-packets".into(), 1_800);
-        m.apply(&Update::Link(l));
+        m.apply(&Update::Link(Box::new(l)));
         let v = DetailsView::at(&m, "/p/isp", None, Instant::now(), 63_000_000)
             .expect("the profile is there");
         assert_eq!(v.state, "Connected");

@@ -308,10 +308,10 @@ mod tests {
         busy.state = "disconnected".into();
         busy.reason = StateReason::new("modem:busy", "busy");
         busy.reason.details.insert("number".into(), "555".into());
-        m.apply(&Update::Link(busy));
+        m.apply(&Update::Link(Box::new(busy)));
         let mut up = LinkInfo::new("/l/2");
         up.state = "connected".into();
-        m.apply(&Update::Link(up));
+        m.apply(&Update::Link(Box::new(up)));
         m
     }
 
