@@ -43,6 +43,18 @@ pub enum Request {
     Disconnect(Option<String>),
 }
 
+thread_local! {
+    /// The hold taken by the command-line handler, until [`App::request`]
+    /// takes the request (and a hold of its own) over.
+    static REQUEST_HOLD: std::cell::RefCell<Vec<gtk::gio::ApplicationHoldGuard>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Keeps the application running until the request just sent is handled.
+pub fn hold_for_request(guard: gtk::gio::ApplicationHoldGuard) {
+    REQUEST_HOLD.with(|h| h.borrow_mut().push(guard));
+}
+
 /// How the window starts.
 #[derive(Debug)]
 pub struct AppInit {
@@ -111,6 +123,8 @@ pub enum AppCmd {
         what: Call,
         /// The answer.
         result: Result<(), CallError>,
+        /// Connect's link.
+        link: Option<String>,
     },
 }
 
@@ -144,6 +158,8 @@ enum Page {
 #[derive(Debug)]
 struct Waiting {
     profile: String,
+    /// The link Connect answered with, once it answered.
+    link: Option<String>,
     deadline: Instant,
 }
 
@@ -165,6 +181,8 @@ pub struct App {
     window: adw::ApplicationWindow,
     /// Print `first-content` once the list or the empty page shows.
     report_content: bool,
+    /// Profiles the command line asked to hang up, until the call returns.
+    cli_calls: BTreeSet<String>,
     /// The New Connection dialog, while open.
     assistant: Option<Controller<Assistant>>,
     /// The editor, while open, with the path of the profile it edits.
@@ -358,22 +376,23 @@ impl App {
         let now = Instant::now();
         let mirror = &self.mirror;
         self.waiting.retain(|w| {
-            if now > w.deadline {
+            if now > w.deadline || !mirror.profiles.contains_key(&w.profile) {
                 return false;
             }
-            let Some(p) = mirror.profiles.get(&w.profile) else {
-                return false;
+            // Until Connect answered, the link is not known yet.
+            let Some(link) = &w.link else {
+                return true;
             };
-            let state = mirror.link_of(p).and_then(|l| l.link_state());
+            let state = mirror.links.get(link).and_then(|l| l.link_state());
             !matches!(
                 state,
                 Some(dialtone_api::dbus::LinkState::Connected)
                     | Some(dialtone_api::dbus::LinkState::WaitingForTraffic)
                     | Some(dialtone_api::dbus::LinkState::Disconnected)
                     | Some(dialtone_api::dbus::LinkState::WaitingToRedial)
-            ) || p.active_link.is_none() && state.is_none()
+            )
         });
-        if self.waiting.is_empty() && self.hold.is_some() {
+        if self.waiting.is_empty() && self.cli_calls.is_empty() && self.queued.is_empty() && self.hold.is_some() {
             self.hold = None;
             if !self.window.is_visible() {
                 relm4::main_application().quit();
@@ -382,12 +401,13 @@ impl App {
     }
 
     fn request(&mut self, request: Request, sender: &ComponentSender<Self>) {
+        if !matches!(request, Request::Show) && self.hold.is_none() {
+            self.hold = Some(relm4::main_application().hold());
+        }
+        REQUEST_HOLD.with(|h| h.borrow_mut().pop());
         match request {
             Request::Show => self.window.present(),
             Request::Connect(_) | Request::Disconnect(_) if !self.ready => {
-                if self.hold.is_none() {
-                    self.hold = Some(relm4::main_application().hold());
-                }
                 self.queued.push(request);
             }
             Request::Connect(wanted) => {
@@ -400,11 +420,9 @@ impl App {
                 match found {
                     Some(p) => {
                         let path = p.path.clone();
-                        if self.hold.is_none() {
-                            self.hold = Some(relm4::main_application().hold());
-                        }
                         self.waiting.push(Waiting {
                             profile: path.clone(),
+                            link: None,
                             deadline: Instant::now() + Duration::from_secs(300),
                         });
                         self.connect(path, sender);
@@ -417,6 +435,7 @@ impl App {
                             ),
                             None => gettext("Say which connection: dialtone --connect NAME."),
                         };
+                        eprintln!("dialtone: {body}");
                         notify::send(
                             &relm4::main_application(),
                             &notify::Notice {
@@ -447,6 +466,7 @@ impl App {
                         .collect(),
                 };
                 for t in targets {
+                    self.cli_calls.insert(t.clone());
                     self.disconnect(t, sender);
                 }
                 self.check_waiting();
@@ -463,11 +483,15 @@ impl App {
         }
         self.pending.insert(profile.clone());
         sender.oneshot_command(async move {
-            let result = calls.connect(&profile).await.map(|_| ());
+            let (result, link) = match calls.connect(&profile).await {
+                Ok(link) => (Ok(()), Some(link)),
+                Err(e) => (Err(e), None),
+            };
             AppCmd::Called {
                 profile,
                 what: Call::Connect,
                 result,
+                link,
             }
         });
     }
@@ -491,6 +515,7 @@ impl App {
                 profile,
                 what: Call::Disconnect,
                 result,
+                link: None,
             }
         });
     }
@@ -759,6 +784,7 @@ impl App {
                 profile,
                 what: Call::Delete,
                 result,
+                link: None,
             }
         });
     }
@@ -1024,6 +1050,7 @@ impl Component for App {
             window: root.clone(),
             report_content: init.report_first_frame,
             tick: None,
+            cli_calls: BTreeSet::new(),
             assistant: None,
             editor: None,
             modem: None,
@@ -1159,8 +1186,15 @@ impl App {
                 profile,
                 what,
                 result,
+                link,
             } => {
                 self.pending.remove(&profile);
+                if let Some(link) = link {
+                    for w in self.waiting.iter_mut().filter(|w| w.profile == profile) {
+                        w.link = Some(link.clone());
+                    }
+                }
+                self.cli_calls.remove(&profile);
                 if let Err(e) = result {
                     let name = self
                         .mirror

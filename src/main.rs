@@ -183,6 +183,9 @@ fn main() -> ExitCode {
                 gtk::glib::ExitCode::SUCCESS
             }
             Ok(Args { request, .. }) => {
+                // Held until the window has taken the request over (it holds
+                // the application itself while the request runs).
+                app::hold_for_request(app.hold());
                 BROKER.send(AppMsg::Request(request));
                 gtk::glib::ExitCode::SUCCESS
             }

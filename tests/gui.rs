@@ -502,6 +502,19 @@ fn create_connect_and_disconnect_through_the_window() {
     session.step("absent", &env, &mut gui);
     let daemon = start_daemon(&dialtoned, bus.address(), dir.path(), &resolv);
     session.step("back", &env, &mut gui);
+
+    // `dialtone --connect NAME` from the desktop: a second instance hands
+    // the request to the running window (GApplication) and exits.
+    for (args, step) in [
+        (["--connect", "test isp"], "wait_connected"),
+        (["--disconnect", "Test ISP"], "wait_disconnected"),
+    ] {
+        let mut all = vec!["--bus-address", bus.address()];
+        all.extend(args);
+        let out = session.command(DIALTONE, &all).output().expect("dialtone");
+        assert!(out.status.success(), "dialtone {args:?}: {out:?}");
+        session.step(step, &env, &mut gui);
+    }
     drop(gui);
 
     // The same window in German.

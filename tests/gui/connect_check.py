@@ -15,6 +15,8 @@ Steps, each a separate run (the test checks the system in between):
   Not connected; screenshot.
 * ``absent``: the daemon was stopped: the window says so.
 * ``back``: the daemon runs again: the row is back.
+* ``wait_connected``, ``wait_disconnected``: the row follows what
+  ``dialtone --connect`` / ``--disconnect`` (a second instance) asked.
 * ``german``: the window in German (LANGUAGE=de): the row's button says
   "Verbinden".
 
@@ -121,6 +123,14 @@ def back():
     wait_row_text(win, "Not connected", 10)
 
 
+def wait_connected():
+    wait_row_text(main_window(), r"Connected", 90)
+
+
+def wait_disconnected():
+    wait_row_text(main_window(), "Not connected", 30)
+
+
 def german():
     win = main_window()
     row = row_of(win, NAME)
@@ -135,6 +145,8 @@ STEPS = {
     "disconnect": disconnect,
     "absent": absent,
     "back": back,
+    "wait_connected": wait_connected,
+    "wait_disconnected": wait_disconnected,
     "german": german,
 }
 

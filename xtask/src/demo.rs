@@ -374,14 +374,34 @@ fn demo(root: &Path, bin: &Path, dir: &Path) -> Result<(), String> {
         }
     };
 
+    // A session bus of the demo's own, for GApplication and the
+    // accessibility bus (a user's session bus does not accept root).
+    let session_socket = dir.join("session-bus");
+    let session_address = format!("unix:path={}", session_socket.display());
+    let mut session_cmd = Command::new("dbus-daemon");
+    session_cmd.args([
+        "--session",
+        &format!("--address={session_address}"),
+        "--nofork",
+        "--nopidfile",
+        "--print-address=1",
+    ]);
+    std::os::unix::process::CommandExt::process_group(&mut session_cmd, 0);
+    let mut session = Shown::spawn("   session bus", session_cmd)?;
+    session
+        .wait_for("unix:path=", Duration::from_secs(10))
+        .map_err(|e| format!("dbus-daemon --session: {e}"))?;
+
     println!("==> the window: click Connect, then the row for the details");
-    let mut gui_cmd = Command::new("dbus-run-session");
+    let mut gui_cmd = Command::new(bin.join("dialtone"));
     gui_cmd
-        .args(["--", &s(&bin.join("dialtone")), "--bus-address", &address])
+        .args(["--bus-address", &address])
+        .env("DBUS_SESSION_BUS_ADDRESS", &session_address)
         .env("DIALTONE_LOCALE_DIR", target_dir(root).join("locale"));
     if let Display::Virtual(n) = display {
         gui_cmd
             .env("DISPLAY", format!(":{n}"))
+            .env("GSK_RENDERER", "cairo")
             .env_remove("WAYLAND_DISPLAY");
     }
     let mut gui = Shown::spawn("   dialtone", gui_cmd)?;
@@ -390,7 +410,7 @@ fn demo(root: &Path, bin: &Path, dir: &Path) -> Result<(), String> {
          ==> close the window or press Ctrl-C to end the demo"
     );
     if let Display::Virtual(n) = display {
-        drive_headless(root, n, &netns)?;
+        drive_headless(root, n, &session_address, &netns)?;
     }
     let status = gui.child.wait().map_err(|e| e.to_string())?;
     println!("==> the window closed ({status}); stopping dialtoned (it hangs up)");
@@ -398,6 +418,7 @@ fn demo(root: &Path, bin: &Path, dir: &Path) -> Result<(), String> {
     let _ = daemon.wait_exit(Duration::from_secs(15));
     std::thread::sleep(Duration::from_millis(300));
     drop(sim);
+    drop(session);
     drop(bus);
     println!("==> the demo is over");
     Ok(())
@@ -426,13 +447,15 @@ fn wait_for_path(path: &Path, timeout: Duration) -> Result<(), String> {
 
 /// Without a display: click Connect through the accessibility tree, wait
 /// for Connected, ping through the link, save screenshots.
-fn drive_headless(root: &Path, display: u32, netns: &str) -> Result<(), String> {
+fn drive_headless(root: &Path, display: u32, session: &str, netns: &str) -> Result<(), String> {
     let shots = target_dir(root).join("demo");
     std::fs::create_dir_all(&shots).map_err(|e| e.to_string())?;
-    let status = Command::new("python3")
+    // Debian's interpreter: it has pyatspi (a pyenv or venv one may not).
+    let status = Command::new("/usr/bin/python3")
         .arg(root.join("tests/gui/demo_drive.py"))
         .arg(&shots)
         .env("DISPLAY", format!(":{display}"))
+        .env("DBUS_SESSION_BUS_ADDRESS", session)
         .status()
         .map_err(|e| format!("python3: {e}"))?;
     if !status.success() {
