@@ -5,7 +5,9 @@
 //! 1. extracts the messages of the files that `po/POTFILES.in` names into
 //!    `po/dialtone.pot` with xgettext (Rust with its C parser, GtkBuilder
 //!    files as Glade, the desktop entry as Desktop, the AppStream metadata
-//!    by its ITS rules);
+//!    by its ITS rules), and the descriptions of the settings table `KEYS`
+//!    in `helper/api/src/settings.rs`, which the profile editor translates
+//!    at run time (see [`SETTINGS_FILE`]);
 //! 2. merges the template into every `po/<lang>.po` of `po/LINGUAS`
 //!    (msgmerge; a missing one is created with msginit);
 //! 3. checks and compiles every language with `msgfmt --check --statistics`
@@ -39,6 +41,14 @@
 //! translators. C's format-string flags are dropped from the template:
 //! Rust's `{}` formats are not C's, and a `%` in a message must not make
 //! msgfmt compare C directives.
+//!
+//! The settings table has no `gettext` calls: [`settings_table`] reads its
+//! rows (`("key", "signature", "Description"),` between `pub const KEYS`
+//! and the closing `];`, literals read as Rust reads them) and each
+//! description becomes a message with the comment `The setting <key>` and
+//! the table's file as its location, in the text the editor looks up (a
+//! trailing ` (required)` cut off, see [`EDITOR_CUTS`]). A table that cannot
+//! be read fails the run, naming the line.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -71,6 +81,19 @@ const RUST_KEYWORDS: &[&str] = &[
     "pgettext:1c,2",
     "npgettext:1c,2,3",
 ];
+
+/// The settings table of the D-Bus API: `pub const KEYS` lists every
+/// setting as `("key", "signature", "Description")`, and the profile editor
+/// shows each description (the subtitle of the setting's row) through
+/// `gettext`, so the descriptions are messages though no `gettext` call
+/// names them. Always extracted (see [`settings_table`]); not a line of
+/// `po/POTFILES.in`, whose Rust files go through the `gettext` calls.
+pub(crate) const SETTINGS_FILE: &str = "helper/api/src/settings.rs";
+
+/// The suffix the profile editor cuts off a description before it looks
+/// it up (`FieldSpec::description` in src/editor.rs): the template has the
+/// text the editor asks for.
+const EDITOR_CUTS: &str = " (required)";
 
 /// A data file whose translations are merged back by msgfmt.
 pub(crate) struct Merged {
@@ -446,11 +469,57 @@ impl Kind {
     }
 }
 
-/// Runs xgettext over `sources` and returns the template's text.
+/// Runs xgettext over `sources` and the settings table
+/// ([`SETTINGS_FILE`] under `root`) and returns the template's text.
 fn extract(root: &Path, sources: &[String], work: &Path) -> Result<String, String> {
+    if sources.is_empty() {
+        return Err("po/POTFILES.in names no file".into());
+    }
     let pot = work.join("extracted.pot");
     let rust_dir = work.join("rust");
-    let mut first = true;
+    // The descriptions of the settings, as the calls of a C file at the
+    // path of the table, each after the comment that names its key. They
+    // go first: the messages of the file xgettext adds last stay in their
+    // order (the AppStream metadata's are in the order of the document).
+    let text = read(&root.join(SETTINGS_FILE))?;
+    let rows = settings_table(&text).map_err(|e| {
+        let sep = if e.starts_with(|c: char| c.is_ascii_digit()) {
+            ":"
+        } else {
+            ": "
+        };
+        format!("{SETTINGS_FILE}{sep}{e}")
+    })?;
+    let mut c = String::new();
+    for (key, description) in rows {
+        let msgid = description
+            .strip_suffix(EDITOR_CUTS)
+            .unwrap_or(&description);
+        if msgid.is_empty() {
+            return Err(format!(
+                "{SETTINGS_FILE}: the setting {key} has no description"
+            ));
+        }
+        c.push_str(&format!(
+            "/* The setting {key} */\ngettext({});\n",
+            c_literal(msgid)
+        ));
+    }
+    let settings_dir = work.join("settings");
+    write(&settings_dir.join(SETTINGS_FILE), &c)?;
+    let mut cmd = xgettext(&pot, true);
+    cmd.args([
+        "--add-comments",
+        "--language=C",
+        "--keyword=",
+        "--keyword=gettext",
+    ])
+    .arg("--directory")
+    .arg(&settings_dir)
+    .arg("--")
+    .arg(SETTINGS_FILE);
+    tool(&mut cmd).run()?;
+
     for kind in [Kind::Rust, Kind::Builder, Kind::Desktop, Kind::MetaInfo] {
         let files: Vec<&String> = sources
             .iter()
@@ -459,23 +528,8 @@ fn extract(root: &Path, sources: &[String], work: &Path) -> Result<String, Strin
         if files.is_empty() {
             continue;
         }
-        let mut cmd = Command::new("xgettext");
-        cmd.args([
-            "--from-code=UTF-8",
-            "--add-comments=Translators",
-            "--sort-by-file",
-            "--add-location=file",
-            "--force-po",
-        ])
-        .arg(format!("--package-name={DOMAIN}"))
-        .arg(format!("--package-version={}", env!("CARGO_PKG_VERSION")))
-        .arg(format!("--msgid-bugs-address={BUGS_ADDRESS}"))
-        .arg(format!("--copyright-holder={COPYRIGHT_HOLDER}"))
-        .arg("--output")
-        .arg(&pot);
-        if !first {
-            cmd.arg("--join-existing");
-        }
+        let mut cmd = xgettext(&pot, false);
+        cmd.arg("--add-comments=Translators");
         match kind {
             Kind::Rust => {
                 // The rewritten copies, at the same relative paths, so that
@@ -504,7 +558,6 @@ fn extract(root: &Path, sources: &[String], work: &Path) -> Result<String, Strin
         }
         cmd.arg("--").args(&files);
         tool(&mut cmd).run()?;
-        first = false;
         if kind == Kind::MetaInfo {
             // A missing ITS rule would leave the metadata out silently.
             let text = read(&pot)?;
@@ -521,10 +574,177 @@ fn extract(root: &Path, sources: &[String], work: &Path) -> Result<String, Strin
             }
         }
     }
-    if first {
-        return Err("po/POTFILES.in names no file".into());
-    }
     Ok(tidy_template(&read(&pot)?))
+}
+
+/// xgettext with the options of every run, writing to `pot` (adding to it
+/// unless `first`).
+fn xgettext(pot: &Path, first: bool) -> Command {
+    let mut cmd = Command::new("xgettext");
+    cmd.args([
+        "--from-code=UTF-8",
+        "--sort-by-file",
+        "--add-location=file",
+        "--force-po",
+    ])
+    .arg(format!("--package-name={DOMAIN}"))
+    .arg(format!("--package-version={}", env!("CARGO_PKG_VERSION")))
+    .arg(format!("--msgid-bugs-address={BUGS_ADDRESS}"))
+    .arg(format!("--copyright-holder={COPYRIGHT_HOLDER}"))
+    .arg("--output")
+    .arg(pot);
+    if !first {
+        cmd.arg("--join-existing");
+    }
+    cmd
+}
+
+/// The rows of the settings table in the Rust source `text`, as (key,
+/// description): the tuples between `pub const KEYS ... = &[` and the
+/// closing `];`, each `("key", "signature", "description")` with string
+/// literals read as Rust reads them (escapes, `\`-newline continuations,
+/// raw strings); comments may stand between rows. An error starts with the
+/// line where the table or the row went wrong (`12: ...`), unless there is
+/// no table.
+pub(crate) fn settings_table(text: &str) -> Result<Vec<(String, String)>, String> {
+    let s: Vec<char> = text.chars().collect();
+    let line = |i: usize| s[..i.min(s.len())].iter().filter(|&&c| c == '\n').count() + 1;
+
+    // The declaration: a line starting `pub const KEYS` (not `KEYS_...`).
+    let mut starts = Vec::new();
+    let mut at = 0;
+    for l in text.split_inclusive('\n') {
+        let t = l.trim_start();
+        if let Some(rest) = t.strip_prefix("pub const KEYS") {
+            if !rest.starts_with(|c: char| c.is_alphanumeric() || c == '_') {
+                starts.push(at + l.chars().count() - t.chars().count());
+            }
+        }
+        at += l.chars().count();
+    }
+    let mut i = match starts[..] {
+        [one] => one,
+        [] => return Err("no `pub const KEYS` (the table of the settings) found".into()),
+        [_, second, ..] => {
+            return Err(format!("{}: a second `pub const KEYS`", line(second)));
+        }
+    };
+    let table = line(i);
+    let eq = s[i..]
+        .iter()
+        .position(|&c| c == '=' || c == ';')
+        .map(|n| i + n);
+    i = match eq {
+        Some(e) if s[e] == '=' => e + 1,
+        _ => return Err(format!("{table}: `pub const KEYS` has no `= &[`")),
+    };
+
+    // Skips white space and comments; the index of what follows.
+    let skip = |mut i: usize| -> usize {
+        loop {
+            while s.get(i).is_some_and(|c| c.is_whitespace()) {
+                i += 1;
+            }
+            if s.get(i) == Some(&'/') && s.get(i + 1) == Some(&'/') {
+                while s.get(i).is_some_and(|&c| c != '\n') {
+                    i += 1;
+                }
+            } else if s.get(i) == Some(&'/') && s.get(i + 1) == Some(&'*') {
+                let mut depth = 0;
+                while i < s.len() {
+                    if s[i] == '/' && s.get(i + 1) == Some(&'*') {
+                        depth += 1;
+                        i += 2;
+                    } else if s[i] == '*' && s.get(i + 1) == Some(&'/') {
+                        depth -= 1;
+                        i += 2;
+                        if depth == 0 {
+                            break;
+                        }
+                    } else {
+                        i += 1;
+                    }
+                }
+            } else {
+                return i;
+            }
+        }
+    };
+    let expect = |i: usize, what: char, context: &str| -> Result<usize, String> {
+        let i = skip(i);
+        match s.get(i) {
+            Some(&c) if c == what => Ok(i + 1),
+            Some(&c) => Err(format!(
+                "{}: expected `{what}` {context}, found `{c}`",
+                line(i)
+            )),
+            None => Err(format!(
+                "{}: expected `{what}` {context}, found the end of the file \
+                 (the table `pub const KEYS` of line {table} is not closed by `];`)",
+                line(i)
+            )),
+        }
+    };
+    // A string literal, plain or raw.
+    let literal = |i: usize| -> Result<(String, usize), String> {
+        let i = skip(i);
+        let (open, raw) = match s.get(i) {
+            Some('"') => (i + 1, None),
+            Some('r') => {
+                let hashes = s[i + 1..].iter().take_while(|&&c| c == '#').count();
+                if s.get(i + 1 + hashes) != Some(&'"') {
+                    return Err(format!("{}: expected a string literal", line(i)));
+                }
+                (i + 2 + hashes, Some(hashes))
+            }
+            _ => return Err(format!("{}: expected a string literal", line(i))),
+        };
+        match rust_string(&s, open, raw) {
+            (text, _, Some(end)) => Ok((text, end)),
+            (_, _, None) => Err(format!("{}: a string literal is not closed", line(i))),
+        }
+    };
+
+    i = expect(i, '&', "after `pub const KEYS ... =`")?;
+    i = expect(i, '[', "after `pub const KEYS ... = &`")?;
+    let mut rows = Vec::new();
+    loop {
+        i = skip(i);
+        if s.get(i) == Some(&']') {
+            expect(i + 1, ';', "after the table's `]`")?;
+            break;
+        }
+        let row = line(i);
+        i = expect(i, '(', "at the start of a row")?;
+        let (key, next) = literal(i)?;
+        i = expect(next, ',', "after the key")?;
+        let (_signature, next) = literal(i)?;
+        i = expect(next, ',', "after the signature")?;
+        let (description, next) = literal(i)?;
+        i = skip(next);
+        if s.get(i) == Some(&',') {
+            i += 1;
+        }
+        i = expect(i, ')', "after the description (a row has three strings)")?;
+        if key.is_empty()
+            || !key
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        {
+            return Err(format!("{row}: `{key}` is not a settings key"));
+        }
+        rows.push((key, description));
+        i = skip(i);
+        if s.get(i) == Some(&',') {
+            i += 1;
+        } else if s.get(i) != Some(&']') {
+            i = expect(i, ',', "after a row")?;
+        }
+    }
+    if rows.is_empty() {
+        return Err(format!("{table}: the table `pub const KEYS` has no rows"));
+    }
+    Ok(rows)
 }
 
 /// The template as committed: a title instead of xgettext's placeholder,
@@ -674,7 +894,18 @@ pub(crate) fn rust_as_c(src: &str) -> String {
 /// Reads a string literal whose text starts at `s[i]` (after the opening
 /// quote), writes it as a C literal and returns the index after it. `raw`
 /// is the number of `#` of a raw string.
-fn string(s: &[char], mut i: usize, raw: Option<usize>, out: &mut String) -> usize {
+fn string(s: &[char], i: usize, raw: Option<usize>, out: &mut String) -> usize {
+    let (text, lines, end) = rust_string(s, i, raw);
+    out.push_str(&c_literal(&text));
+    out.extend(std::iter::repeat_n('\n', lines));
+    end.unwrap_or(s.len())
+}
+
+/// Reads a string literal whose text starts at `s[i]` (after the opening
+/// quote) as Rust reads it: its text, the number of line breaks it spans
+/// and the index after its closing quote (`None` when `s` ends first).
+/// `raw` is the number of `#` of a raw string.
+fn rust_string(s: &[char], mut i: usize, raw: Option<usize>) -> (String, usize, Option<usize>) {
     let mut text = String::new();
     let mut lines = 0;
     let skip_space = |i: &mut usize, lines: &mut usize| {
@@ -690,13 +921,9 @@ fn string(s: &[char], mut i: usize, raw: Option<usize>, out: &mut String) -> usi
     };
     while let Some(&c) = s.get(i) {
         match (c, raw) {
-            ('"', None) => {
-                i += 1;
-                break;
-            }
+            ('"', None) => return (text, lines, Some(i + 1)),
             ('"', Some(n)) if s[i + 1..].iter().take(n).filter(|&&c| c == '#').count() == n => {
-                i += 1 + n;
-                break;
+                return (text, lines, Some(i + 1 + n));
             }
             ('\\', None) => {
                 let escaped = s.get(i + 1).copied();
@@ -747,6 +974,12 @@ fn string(s: &[char], mut i: usize, raw: Option<usize>, out: &mut String) -> usi
             }
         }
     }
+    (text, lines, None)
+}
+
+/// `text` as a C string literal, on one line.
+fn c_literal(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
     out.push('"');
     for c in text.chars() {
         match c {
@@ -760,8 +993,7 @@ fn string(s: &[char], mut i: usize, raw: Option<usize>, out: &mut String) -> usi
         }
     }
     out.push('"');
-    out.extend(std::iter::repeat_n('\n', lines));
-    i
+    out
 }
 
 // ---------------------------------------------------------------------------
@@ -927,6 +1159,7 @@ mod tests {
         let copy = TempDir::new("po-test").unwrap();
         let mut files = potfiles(&root).unwrap();
         files.extend(["po/POTFILES.in".into(), "po/LINGUAS".into()]);
+        files.push(SETTINGS_FILE.into());
         files.push(format!("po/{DOMAIN}.pot"));
         for lang in linguas(&root.join("po")).unwrap() {
             files.push(format!("po/{lang}.po"));
@@ -982,6 +1215,14 @@ mod tests {
         kept.join("\n\n")
     }
 
+    /// Whether `problem` says that de.po lacks one translation (the
+    /// message untranslated, or fuzzy when msgmerge found a similar one).
+    fn one_missing(problem: &str) -> bool {
+        ["1 untranslated and 0 fuzzy", "0 untranslated and 1 fuzzy"]
+            .iter()
+            .any(|n| problem.starts_with(&format!("po/de.po: incomplete: {n} of ")))
+    }
+
     #[test]
     fn the_committed_tree_passes_the_check() {
         let tree = copy_of_the_tree();
@@ -995,17 +1236,13 @@ mod tests {
         let text = fs::read_to_string(&de).unwrap();
         fs::write(&de, without_message(&text, "Disconnect all")).unwrap();
         let problems = check(tree.path());
-        // msgmerge brings the message back, untranslated.
+        // msgmerge brings the message back, untranslated or with a fuzzy
+        // guess from a similar message ("Disconnect").
         assert!(
             problems.iter().any(|p| p == "po/de.po: out of date"),
             "{problems:?}"
         );
-        assert!(
-            problems
-                .iter()
-                .any(|p| p.starts_with("po/de.po: incomplete: 1 untranslated and 0 fuzzy")),
-            "{problems:?}"
-        );
+        assert!(problems.iter().any(|p| one_missing(p)), "{problems:?}");
         // The desktop entry loses that translation.
         assert!(
             problems
@@ -1056,10 +1293,9 @@ mod tests {
             .path()
             .join("locale/de/LC_MESSAGES/dialtone.mo")
             .is_file());
-        assert_eq!(
-            check(root),
-            ["po/de.po: incomplete: 1 untranslated and 0 fuzzy of 16 messages"]
-        );
+        let problems = check(root);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(one_missing(&problems[0]), "{problems:?}");
         // A second run changes nothing.
         let before = snapshot(root);
         run(root, target.path(), false).unwrap();
@@ -1122,6 +1358,7 @@ fn f<'a>(x: &'a str) -> &'static str {
     let i = gettext(r#"a "raw" one"#);
     /* /* nested */ gettext("in a comment") */
     'outer: loop { break 'outer; }
+    let j = gettext("Negotiate IPv4");
     gettext("the end")
 }
 "###;
@@ -1137,6 +1374,7 @@ fn f<'a>(x: &'a str) -> &'static str {
         fs::create_dir_all(root.join("ui")).unwrap();
         fs::write(root.join("src/window/mod.rs"), rust).unwrap();
         fs::write(root.join("ui/window.ui"), ui).unwrap();
+        write(&root.join(SETTINGS_FILE), SETTINGS).unwrap();
         let work = TempDir::new("po-test-work").unwrap();
         let pot = extract(
             root,
@@ -1157,6 +1395,19 @@ fn f<'a>(x: &'a str) -> &'static str {
             "msgid \"a \\\"raw\\\" one\"",
             "msgid \"the end\"",
             "#. Translators: a state\n#: ui/window.ui\nmsgctxt \"status\"\nmsgid \"Ready\"",
+            // The settings table: the comment names the key, the text is
+            // the one the editor looks up.
+            "#. The setting name\n#: helper/api/src/settings.rs\nmsgid \"The name people see\"",
+            "#. The setting line.device\n#: helper/api/src/settings.rs\n\
+             msgid \"The serial device, under /dev/\"",
+            "#. The setting modem.init\n#: helper/api/src/settings.rs\n\
+             msgid \"Sent before dialing, each expecting \\\"OK\\\"\"",
+            "#. The setting ppp.lcp.mru\n#: helper/api/src/settings.rs\n\
+             msgid \"The largest packet — in bytes, 50% more is fine\"",
+            // A description that is also a message of the code: one
+            // message, both places.
+            "#. The setting ppp.ipcp.enabled\n\
+             #: helper/api/src/settings.rs src/window/mod.rs\nmsgid \"Negotiate IPv4\"",
         ];
         for e in expected {
             assert!(pot.contains(e), "no {e:?} in\n{pot}");
@@ -1167,9 +1418,154 @@ fn f<'a>(x: &'a str) -> &'static str {
             "translated",
             "c-format",
             "SOME DESCRIPTIVE TITLE",
+            "(required)",
+            "\"s\"",
+            "KEYS_OLD",
         ] {
             assert!(!pot.contains(not), "{not:?} in\n{pot}");
         }
+    }
+
+    /// A settings table as `helper/api/src/settings.rs` has it, with what
+    /// the reader must not trip over.
+    const SETTINGS: &str = r###"//! The settings ([`KEYS`]); `pub const KEYS` in a comment.
+/// Not the table.
+pub const KEYS_OLD: &[(&str, &str, &str)] = &[("old", "s", "KEYS_OLD")];
+
+/// Every key.
+#[rustfmt::skip]
+pub const KEYS: &[(&str, &str, &str)] = &[
+    ("name", "s", "The name people see (required)"),
+    // The line.
+    ("line.device", "s", "The serial device, \
+                          under /dev/"),
+    /* A list; ("not", "a", "row") */
+    ( "modem.init" , "as" , "Sent before dialing, each expecting \"OK\"" , ),
+    ("ppp.lcp.mru", r"q", r#"The largest packet \u{2014} in bytes, 50% more is fine"#),
+    ("ppp.lcp.mru", "q", "The largest packet \u{2014} in bytes, 50% more is fine"),
+    ("ppp.ipcp.enabled", "b", "Negotiate IPv4")
+];
+
+const OTHER: [&str; 1] = ["s"];
+"###;
+
+    #[test]
+    fn the_settings_table_is_read() {
+        let rows = settings_table(SETTINGS).unwrap();
+        let rows: Vec<(&str, &str)> = rows.iter().map(|(k, d)| (k.as_str(), d.as_str())).collect();
+        assert_eq!(
+            rows,
+            [
+                ("name", "The name people see (required)"),
+                ("line.device", "The serial device, under /dev/"),
+                ("modem.init", "Sent before dialing, each expecting \"OK\""),
+                (
+                    "ppp.lcp.mru",
+                    "The largest packet \\u{2014} in bytes, 50% more is fine"
+                ),
+                (
+                    "ppp.lcp.mru",
+                    "The largest packet \u{2014} in bytes, 50% more is fine"
+                ),
+                ("ppp.ipcp.enabled", "Negotiate IPv4"),
+            ]
+        );
+
+        let error = |text: &str| settings_table(text).unwrap_err();
+        assert!(
+            error("pub const OTHER: &[u8] = &[];\n").starts_with("no `pub const KEYS`"),
+            "{}",
+            error("")
+        );
+        let table = "pub const KEYS: &[(&str, &str, &str)] = &[\n";
+        for (text, expected) in [
+            (
+                format!("{table}    (\"a\", \"s\", \"A\"),\n"),
+                "3: expected `(` at the start of a row, found the end of the file \
+                 (the table `pub const KEYS` of line 1 is not closed by `];`)",
+            ),
+            (
+                format!("{table}    (\"a\", \"s\", \"A\"),\n    (\"b\", \"s\", \"B\"),\n"),
+                "not closed by `];`",
+            ),
+            (
+                format!("{table}];\n"),
+                "1: the table `pub const KEYS` has no rows",
+            ),
+            (
+                format!("{table}    (\"a\", \"s\"),\n];\n"),
+                "2: expected `,` after the signature, found `)`",
+            ),
+            (
+                format!("{table}    (\"a\", 5, \"A\"),\n];\n"),
+                "2: expected a string literal",
+            ),
+            (
+                format!("{table}    (\"a\", \"s\", \"A\", \"x\"),\n];\n"),
+                "2: expected `)` after the description (a row has three strings)",
+            ),
+            (
+                format!("{table}    (\"a\", \"s\", \"A\")\n    (\"b\", \"s\", \"B\"),\n];\n"),
+                "3: expected `,` after a row, found `(`",
+            ),
+            (
+                format!("{table}    (\"a\", \"s\", \"A),\n];\n"),
+                "2: a string literal is not closed",
+            ),
+            (
+                format!("{table}    (\"a b\", \"s\", \"A\"),\n];\n"),
+                "2: `a b` is not a settings key",
+            ),
+            (
+                format!("{table}    (\"a\", \"s\", \"A\"),\n]\n"),
+                "expected `;` after the table's `]`",
+            ),
+            (
+                "pub const KEYS: &[(&str, &str, &str)];\n".to_string(),
+                "1: `pub const KEYS` has no `= &[`",
+            ),
+            (
+                format!("{table}];\n  pub const KEYS: u8 = 1;\n"),
+                "3: a second `pub const KEYS`",
+            ),
+        ] {
+            let e = error(&text);
+            assert!(e.contains(expected), "{expected:?} is not in {e:?}");
+        }
+
+        // The run names the file.
+        let tree = TempDir::new("po-test-no-table").unwrap();
+        let root = tree.path();
+        write(&root.join("src/main.rs"), "fn main() {}\n").unwrap();
+        write(&root.join(SETTINGS_FILE), "pub const OTHER: u8 = 1;\n").unwrap();
+        let work = TempDir::new("po-test-work").unwrap();
+        let e = extract(root, &["src/main.rs".into()], work.path()).unwrap_err();
+        assert!(
+            e.starts_with("helper/api/src/settings.rs: no `pub const KEYS`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_real_settings_table_is_read() {
+        let root = workspace_root();
+        let text = fs::read_to_string(root.join(SETTINGS_FILE)).unwrap();
+        let rows = settings_table(&text).unwrap();
+        // One row per line of the table, as it is written.
+        let from = text.find("pub const KEYS").unwrap();
+        let to = from + text[from..].find("\n];").unwrap();
+        let lines = text[from..to]
+            .lines()
+            .filter(|l| l.trim_start().starts_with("(\""))
+            .count();
+        assert_eq!(rows.len(), lines);
+        assert!(rows.len() > 40, "{rows:?}");
+        assert!(rows.contains(&(
+            "line.device".to_string(),
+            "The serial device, under /dev/".to_string()
+        )));
+        let keys: BTreeSet<&str> = rows.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys.len(), rows.len(), "a key twice");
     }
 
     #[test]
