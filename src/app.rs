@@ -392,7 +392,11 @@ impl App {
                     | Some(dialtone_api::dbus::LinkState::WaitingToRedial)
             )
         });
-        if self.waiting.is_empty() && self.cli_calls.is_empty() && self.queued.is_empty() && self.hold.is_some() {
+        if self.waiting.is_empty()
+            && self.cli_calls.is_empty()
+            && self.queued.is_empty()
+            && self.hold.is_some()
+        {
             self.hold = None;
             if !self.window.is_visible() {
                 relm4::main_application().quit();

@@ -196,6 +196,19 @@ fn main() -> ExitCode {
             }
         }
     });
+    // A second instance only hands its command line to the first one
+    // (GApplication's remote mode) and then must exit; but after
+    // `Application::run` returns, relm4 waits for one more event of the main
+    // context, which nothing sends in a remote instance. This timer is that
+    // event there; in the first instance it stops once registered.
+    let probe = app.clone();
+    gtk::glib::timeout_add_local(std::time::Duration::from_millis(200), move || {
+        if probe.is_registered() && !probe.is_remote() {
+            gtk::glib::ControlFlow::Break
+        } else {
+            gtk::glib::ControlFlow::Continue
+        }
+    });
     let relm = RelmApp::from_app(app)
         .with_broker(&BROKER)
         .with_args(argv.clone());

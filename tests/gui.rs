@@ -141,6 +141,22 @@ impl Proc {
     fn pid(&self) -> u32 {
         self.child.id()
     }
+
+    /// Waits for the program to exit; panics with its output after
+    /// `timeout`.
+    fn wait_exit(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        let end = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
+            }
+            if Instant::now() >= end {
+                let output = self.output();
+                panic!("{} did not exit within {timeout:?}:\n{output}", self.name);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
 }
 
 impl Drop for Proc {
@@ -511,8 +527,16 @@ fn create_connect_and_disconnect_through_the_window() {
     ] {
         let mut all = vec!["--bus-address", bus.address()];
         all.extend(args);
-        let out = session.command(DIALTONE, &all).output().expect("dialtone");
-        assert!(out.status.success(), "dialtone {args:?}: {out:?}");
+        let mut second = Proc::spawn(
+            "dialtone (second instance)",
+            session.command(DIALTONE, &all),
+        );
+        let status = second.wait_exit(Duration::from_secs(30));
+        assert!(
+            status.success(),
+            "dialtone {args:?}: {status}\n{}",
+            second.output()
+        );
         session.step(step, &env, &mut gui);
     }
     drop(gui);
