@@ -283,7 +283,9 @@ impl App {
     fn call_error_text(&self, what: Call, name: &str, e: &CallError) -> String {
         let head = match what {
             Call::Connect => text::fill(&gettext("Cannot connect “{name}”"), &[("name", name)]),
-            Call::Disconnect => text::fill(&gettext("Cannot hang up “{name}”"), &[("name", name)]),
+            Call::Disconnect => {
+                text::fill(&gettext("Cannot disconnect “{name}”"), &[("name", name)])
+            }
             Call::Delete => text::fill(&gettext("Cannot delete “{name}”"), &[("name", name)]),
         };
         let why = match e {
@@ -444,7 +446,7 @@ impl App {
                             &relm4::main_application(),
                             &notify::Notice {
                                 id: "cli".into(),
-                                title: gettext("Cannot connect"),
+                                title: gettext("Cannot Connect"),
                                 body,
                                 urgent: true,
                             },

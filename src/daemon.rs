@@ -22,9 +22,12 @@ use dialtone_api::objects::{
 };
 use dialtone_api::settings::Settings;
 use futures::StreamExt;
+use gettextrs::gettext;
 use zbus::message::Type as MessageType;
 use zbus::proxy::CacheProperties;
 use zbus::{Connection, MatchRule, Message, MessageStream, OwnedObjectPath, OwnedVariant};
+
+use crate::text::fill;
 
 /// The most transcript lines kept per link (the daemon keeps as many).
 pub const TRANSCRIPT_LINES: usize = 2000;
@@ -356,8 +359,14 @@ enum Ended {
 
 fn absent_bus(bus: &BusChoice, e: &zbus::Error) -> String {
     match bus {
-        BusChoice::System => format!("cannot reach the system bus: {e}"),
-        BusChoice::Address(a) => format!("cannot reach the bus at {a}: {e}"),
+        BusChoice::System => fill(
+            &gettext("cannot reach the system bus: {error}"),
+            &[("error", &e.to_string())],
+        ),
+        BusChoice::Address(a) => fill(
+            &gettext("cannot reach the bus at {address}: {error}"),
+            &[("address", a), ("error", &e.to_string())],
+        ),
     }
 }
 
@@ -628,15 +637,23 @@ fn absent_daemon(e: &zbus::Error) -> String {
     match e {
         zbus::Error::FDO(fdo) => match fdo.as_ref() {
             zbus::fdo::Error::ServiceUnknown(_) | zbus::fdo::Error::NameHasNoOwner(_) => {
-                "the Dialtone service (dialtoned) is not installed or not running".to_string()
+                gettext("the Dialtone service (dialtoned) is not installed or not running")
             }
-            zbus::fdo::Error::SpawnFailed(m) | zbus::fdo::Error::SpawnExecFailed(m) => {
-                format!("the Dialtone service (dialtoned) could not be started: {m}")
-            }
-            other => format!("the Dialtone service (dialtoned) did not answer: {other}"),
+            zbus::fdo::Error::SpawnFailed(m) | zbus::fdo::Error::SpawnExecFailed(m) => fill(
+                &gettext("the Dialtone service (dialtoned) could not be started: {error}"),
+                &[("error", m)],
+            ),
+            other => no_answer(&other.to_string()),
         },
-        other => format!("the Dialtone service (dialtoned) did not answer: {other}"),
+        other => no_answer(&other.to_string()),
     }
+}
+
+fn no_answer(error: &str) -> String {
+    fill(
+        &gettext("the Dialtone service (dialtoned) did not answer: {error}"),
+        &[("error", error)],
+    )
 }
 
 /// Why a call failed, sorted by what the user can do about it.

@@ -3043,7 +3043,9 @@ row.dialtone-invalid > box > box > box > label.title { color: @error_color; }
             self.placeholder.set_visible(items.is_empty());
             self.placeholder.set_title(&self.empty);
             let key = self.key;
-            let what = self.item.to_lowercase();
+            // As the list names its items ("Number"): nouns keep their case
+            // in every language (German capitalises them).
+            let what = self.item.clone();
             let mut rows = self.rows.borrow_mut();
             for (i, text) in items.iter().enumerate() {
                 let title = format!("{} {}", self.item, i + 1);

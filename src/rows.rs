@@ -272,7 +272,7 @@ fn button_tooltip(view: &RowView) -> String {
         Permission::No => gettext("You are not allowed to connect; ask an administrator"),
         Permission::Auth => gettext("An administrator password is needed"),
         Permission::Yes if view.active => {
-            text::fill(&gettext("Hang up “{name}”"), &[("name", &view.name)])
+            text::fill(&gettext("Disconnect “{name}”"), &[("name", &view.name)])
         }
         Permission::Yes => text::fill(&gettext("Connect “{name}”"), &[("name", &view.name)]),
     }

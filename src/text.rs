@@ -124,7 +124,15 @@ pub fn explain(reason: &StateReason) -> Option<Explained> {
         ),
         "too-many-failures" => (
             fill(
-                &gettext("Gave up after {failures} failed attempts."),
+                &ngettext(
+                    "Gave up after {failures} failed attempt.",
+                    "Gave up after {failures} failed attempts.",
+                    reason
+                        .details
+                        .get("failures")
+                        .and_then(|f| f.parse::<u32>().ok())
+                        .unwrap_or(2),
+                ),
                 &[("failures", &d("failures"))],
             ),
             gettext("Look at the log for why each attempt failed."),
@@ -182,18 +190,18 @@ pub fn explain(reason: &StateReason) -> Option<Explained> {
                 &gettext("The modem said “{response}”."),
                 &[("response", &d("modem-response"))],
             ),
-            gettext("This is one of the profile’s abort words; look at the log."),
+            gettext("This is one of the profile’s abort responses; look at the log."),
         ),
         "modem:connect-timeout" => (
             fill(
                 &gettext("No connection to {number} within {seconds} seconds."),
                 &[("number", &d("number")), ("seconds", &d("seconds"))],
             ),
-            gettext("Try again, or allow more time under Dialing."),
+            gettext("Try again, or allow more time under Line and Modem."),
         ),
         "modem:no-response" => (
             gettext("The modem does not answer."),
-            gettext("Check that it is switched on and that the port and speed are right; “Query modem” tests it."),
+            gettext("Check that it is switched on and that the port and speed are right; “Query Modem” tests it."),
         ),
         "modem:error" => (
             fill(
