@@ -234,26 +234,7 @@ impl App {
 
     fn sync_rows(&mut self) {
         let views = rows_of(&self.mirror, &self.pending);
-        let mut g = self.rows.guard();
-        let same = g.len() == views.len()
-            && views
-                .iter()
-                .enumerate()
-                .all(|(i, v)| g.get(i).is_some_and(|r| r.view.path == v.path));
-        if !same {
-            g.clear();
-            for v in views {
-                g.push_back(v);
-            }
-            return;
-        }
-        for (i, v) in views.into_iter().enumerate() {
-            if g.get(i).is_some_and(|r| r.view != v) {
-                if let Some(r) = g.get_mut(i) {
-                    r.view = v;
-                }
-            }
-        }
+        crate::rows::sync_rows(&mut self.rows, views);
     }
 
     fn sync_details(&self) {

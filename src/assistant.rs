@@ -52,7 +52,6 @@ use dialtone_api::profile::{Carrier, FlowControl, Modem, Profile};
 use dialtone_api::settings::to_settings;
 use gettextrs::gettext;
 use relm4::gtk;
-use relm4::gtk::glib;
 use relm4::{Component, ComponentParts, ComponentSender};
 
 use crate::daemon::{CallError, Calls, Permission};
@@ -742,27 +741,10 @@ impl Component for Assistant {
                 window.close();
             });
         }
-        let shortcuts = gtk::ShortcutController::new();
-        shortcuts.add_shortcut(gtk::Shortcut::new(
-            gtk::ShortcutTrigger::parse_string("Escape"),
-            Some(gtk::CallbackAction::new(|widget, _| {
-                if let Some(w) = widget.downcast_ref::<gtk::Window>() {
-                    w.close();
-                }
-                glib::Propagation::Stop
-            })),
-        ));
-        root.add_controller(shortcuts);
         {
-            let finished = finished.clone();
             let s = sender.clone();
-            root.connect_close_request(move |_| {
-                if finished.get() {
-                    glib::Propagation::Proceed
-                } else {
-                    s.input(AssistantInput::Close);
-                    glib::Propagation::Stop
-                }
+            ui::ask_before_closing(&root, finished.clone(), move || {
+                s.input(AssistantInput::Close)
             });
         }
 

@@ -1873,19 +1873,6 @@ impl Component for Editor {
                 .button
                 .connect_clicked(move |_| s.input(EditorInput::TakeTheirs));
         }
-        let shortcuts = gtk::ShortcutController::new();
-        {
-            shortcuts.add_shortcut(gtk::Shortcut::new(
-                gtk::ShortcutTrigger::parse_string("Escape"),
-                Some(gtk::CallbackAction::new(|widget, _| {
-                    if let Some(w) = widget.downcast_ref::<gtk::Window>() {
-                        w.close();
-                    }
-                    glib::Propagation::Stop
-                })),
-            ));
-        }
-        root.add_controller(shortcuts);
         // Before the focused widget sees them (a list takes Ctrl+Page Down).
         let shortcuts = gtk::ShortcutController::new();
         shortcuts.set_propagation_phase(gtk::PropagationPhase::Capture);
@@ -1918,16 +1905,8 @@ impl Component for Editor {
         }
         root.add_controller(shortcuts);
         {
-            let finished = finished.clone();
             let s = sender.clone();
-            root.connect_close_request(move |_| {
-                if finished.get() {
-                    glib::Propagation::Proceed
-                } else {
-                    s.input(EditorInput::Close);
-                    glib::Propagation::Stop
-                }
-            });
+            ui::ask_before_closing(&root, finished.clone(), move || s.input(EditorInput::Close));
         }
 
         let model = Editor {
@@ -2582,6 +2561,28 @@ fn load_widgets(widgets: &EditorWidgets, form: &EditorForm, has_secrets: bool) {
 
 pub(crate) mod ui {
     use super::*;
+
+    /// Escape closes the window; closing it (by any means) sends `ask`
+    /// instead until `finished` is set, so the window can ask about
+    /// unsaved work or a running call first.
+    pub(crate) fn ask_before_closing(
+        window: &adw::Window,
+        finished: Rc<Cell<bool>>,
+        ask: impl Fn() + 'static,
+    ) {
+        let w = window.clone();
+        crate::log::add_shortcuts(window, &["Escape"], move || {
+            w.close();
+        });
+        window.connect_close_request(move |_| {
+            if finished.get() {
+                glib::Propagation::Proceed
+            } else {
+                ask();
+                glib::Propagation::Stop
+            }
+        });
+    }
 
     const CSS: &str = "
 .dialtone-banner {

@@ -571,6 +571,19 @@ pub struct PortRow {
     view: PortView,
 }
 
+impl crate::rows::ViewRow for PortRow {
+    type View = PortView;
+    fn view(&self) -> &PortView {
+        &self.view
+    }
+    fn set_view(&mut self, view: PortView) {
+        self.view = view;
+    }
+    fn key(view: &PortView) -> &str {
+        &view.path
+    }
+}
+
 /// The row's widgets.
 #[derive(Debug)]
 pub struct PortWidgets {
@@ -947,26 +960,7 @@ impl Modem {
             self.link_error.as_ref(),
             self.permission,
         );
-        let mut g = self.rows.guard();
-        let same = g.len() == views.len()
-            && views
-                .iter()
-                .enumerate()
-                .all(|(i, v)| g.get(i).is_some_and(|r| r.view.path == v.path));
-        if !same {
-            g.clear();
-            for v in views {
-                g.push_back(v);
-            }
-            return;
-        }
-        for (i, v) in views.into_iter().enumerate() {
-            if g.get(i).is_some_and(|r| r.view != v) {
-                if let Some(r) = g.get_mut(i) {
-                    r.view = v;
-                }
-            }
-        }
+        crate::rows::sync_rows(&mut self.rows, views);
     }
 
     fn toast(&self, message: &str) {

@@ -3,7 +3,7 @@
 //! button (with a lock when polkit will ask for a password).
 
 use crate::a11y::A11yExt;
-use relm4::factory::{DynamicIndex, FactoryComponent, FactorySender};
+use relm4::factory::{DynamicIndex, FactoryComponent, FactorySender, FactoryVecDeque, FactoryView};
 use relm4::gtk;
 use relm4::gtk::prelude::*;
 
@@ -84,6 +84,61 @@ pub fn rows_of(mirror: &Mirror, pending: &std::collections::BTreeSet<String>) ->
             .then(a.path.cmp(&b.path))
     });
     rows
+}
+
+/// A factory row shown from a view, with a key that says which thing it
+/// shows (an object path, a device).
+pub trait ViewRow: FactoryComponent<Init = <Self as ViewRow>::View, Index = DynamicIndex> {
+    /// What the row shows.
+    type View: PartialEq;
+    /// The view it shows now.
+    fn view(&self) -> &Self::View;
+    /// Shows another view of the same thing.
+    fn set_view(&mut self, view: Self::View);
+    /// Which thing a view is of.
+    fn key(view: &Self::View) -> &str;
+}
+
+/// Makes `rows` show `views`: when the same things are listed in the same
+/// order, only rows whose view changed are touched (so focus and state
+/// stay); otherwise the rows are made afresh.
+pub fn sync_rows<C: ViewRow>(rows: &mut FactoryVecDeque<C>, views: Vec<C::View>)
+where
+    C::ParentWidget: FactoryView,
+{
+    let mut g = rows.guard();
+    let same = g.len() == views.len()
+        && views
+            .iter()
+            .enumerate()
+            .all(|(i, v)| g.get(i).is_some_and(|r| C::key(r.view()) == C::key(v)));
+    if !same {
+        g.clear();
+        for v in views {
+            g.push_back(v);
+        }
+        return;
+    }
+    for (i, v) in views.into_iter().enumerate() {
+        if g.get(i).is_some_and(|r| *r.view() != v) {
+            if let Some(r) = g.get_mut(i) {
+                r.set_view(v);
+            }
+        }
+    }
+}
+
+impl ViewRow for ProfileRow {
+    type View = RowView;
+    fn view(&self) -> &RowView {
+        &self.view
+    }
+    fn set_view(&mut self, view: RowView) {
+        self.view = view;
+    }
+    fn key(view: &RowView) -> &str {
+        &view.path
+    }
 }
 
 /// What a row asks of the window.
