@@ -55,10 +55,8 @@ use std::rc::Rc;
 
 use adw::prelude::*;
 use dialtone_api::objects::ProfileInfo;
-use dialtone_api::profile::{
-    Carrier, FlowControl, LoginStep, Modem, Profile, Send as LoginSend, SPEEDS,
-};
-use dialtone_api::settings::{from_settings, to_settings, Settings, KEYS};
+use dialtone_api::profile::{LoginStep, Modem, Profile, Send as LoginSend, SPEEDS};
+use dialtone_api::settings::{carrier_word, flow_word, from_settings, to_settings, Settings, KEYS};
 use gettextrs::gettext;
 use relm4::gtk;
 use relm4::gtk::glib;
@@ -215,23 +213,6 @@ const OPTIONAL: [&str; 3] = [
 /// The pseudo key of the password (not a setting: `SetSecrets`).
 pub const PASSWORD: &str = "password";
 
-fn flow_word(flow: FlowControl) -> &'static str {
-    match flow {
-        FlowControl::None => "none",
-        FlowControl::Hardware => "hardware",
-        FlowControl::Software => "software",
-    }
-}
-
-fn carrier_word(carrier: Carrier) -> &'static str {
-    match carrier {
-        Carrier::Modem => "modem",
-        Carrier::Local => "local",
-    }
-}
-
-/// The settings word of an authentication method, from its display name
-/// (the PPP crate's type is not a dependency of the GUI).
 fn method_word(display: &str) -> String {
     match display {
         "PAP" => "pap".into(),
@@ -3294,6 +3275,7 @@ row.dialtone-invalid > box > box > box > label.title { color: @error_color; }
 #[cfg(test)]
 mod tests {
     use super::*;
+    use dialtone_api::profile::{Carrier, FlowControl};
     use std::collections::BTreeSet;
 
     /// A profile with every field away from its default.

@@ -179,7 +179,8 @@ const FLOW_CONTROLS: [FlowControl; 3] = [
 const CARRIERS: [Carrier; 2] = [Carrier::Modem, Carrier::Local];
 const METHODS: [AuthMethod; 3] = [AuthMethod::Pap, AuthMethod::ChapMd5, AuthMethod::MsChapV2];
 
-fn flow_word(flow: FlowControl) -> &'static str {
+/// The word of `line.flow_control` for a flow control.
+pub fn flow_word(flow: FlowControl) -> &'static str {
     match flow {
         FlowControl::None => "none",
         FlowControl::Hardware => "hardware",
@@ -187,7 +188,8 @@ fn flow_word(flow: FlowControl) -> &'static str {
     }
 }
 
-fn carrier_word(carrier: Carrier) -> &'static str {
+/// The word of `line.carrier` for a carrier setting.
+pub fn carrier_word(carrier: Carrier) -> &'static str {
     match carrier {
         Carrier::Modem => "modem",
         Carrier::Local => "local",
