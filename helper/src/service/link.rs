@@ -281,6 +281,14 @@ async fn drive(
         Ok(end) => end_reason(end),
         Err(e) => StateReason::new("internal", format!("the link's task failed: {e}")),
     };
+    // The daemon's count first: a client that sees the link disconnected
+    // and then reads ActiveLinks must not still find it counted.
+    {
+        let mut state = daemon.state.lock().await;
+        if let Some(l) = state.links.get_mut(&n) {
+            l.state = LinkState::Disconnected;
+        }
+    }
     if let Some(iref) = &iref {
         publish_statistics(iref, &stats).await;
         let mut link = iref.get_mut().await;
@@ -291,12 +299,6 @@ async fn drive(
         let _ = link.state_reason_changed(e).await;
         let _ = link.state_changed(e).await;
         let _ = link.phase_changed(e).await;
-    }
-    {
-        let mut state = daemon.state.lock().await;
-        if let Some(l) = state.links.get_mut(&n) {
-            l.state = LinkState::Disconnected;
-        }
     }
     daemon.touch();
     profile::notify(&daemon, &id, &[Change::Links]).await;
