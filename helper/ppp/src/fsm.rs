@@ -174,6 +174,12 @@ pub trait Negotiator {
     fn take_failure(&mut self) -> Option<DownReason> {
         None
     }
+    /// The reason to give when the peer answered none of our
+    /// Configure-Requests, if the protocol knows better than
+    /// `PeerNotResponding` (LCP: only our own requests ever came back).
+    fn silence_reason(&self) -> Option<DownReason> {
+        None
+    }
 }
 
 /// Why a negotiation round was abandoned, for `PeerNotResponding`.
@@ -444,10 +450,14 @@ impl<N: Negotiator> Fsm<N> {
                 State::ReqSent | State::AckRcvd | State::AckSent => {
                     let requests = u32::from(self.config.max_configure.max(1));
                     if self.counting == Counter::Configure {
-                        self.failure(DownReason::PeerNotResponding {
-                            protocol: self.neg.protocol(),
-                            requests,
-                        });
+                        let reason =
+                            self.neg
+                                .silence_reason()
+                                .unwrap_or(DownReason::PeerNotResponding {
+                                    protocol: self.neg.protocol(),
+                                    requests,
+                                });
+                        self.failure(reason);
                     }
                     self.tlf();
                     self.set_state(State::Stopped);

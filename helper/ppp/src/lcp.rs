@@ -318,6 +318,15 @@ impl Negotiator for Lcp {
     fn take_failure(&mut self) -> Option<DownReason> {
         self.failure.take()
     }
+
+    /// Our own Magic-Number came back in a Configure-Request and the peer
+    /// then answered nothing: what we heard was our own packets, a line
+    /// that echoes (RFC 1661 §6.4), even if it stopped before `max_loops`
+    /// rounds (a dial-in server's login prompt echoes only while it reads
+    /// a line).
+    fn silence_reason(&self) -> Option<DownReason> {
+        (self.loops > 0).then_some(DownReason::LoopedBack)
+    }
 }
 
 impl Lcp {

@@ -345,6 +345,47 @@ fn looped_back_line_is_detected() {
     assert_eq!(reason, Some(DownReason::LoopedBack));
 }
 
+/// A line that echoes only our first few frames (a dial-in server's login
+/// prompt reading a line) and then goes silent: what was heard was our own
+/// packets, so the reason is a looped-back line, not a peer that never
+/// answered.
+#[test]
+fn a_line_that_echoes_briefly_then_goes_silent_is_looped_back() {
+    use dialtone_ppp::{Instant, Link, Role};
+    let mut link = Link::new(dialer_config(), Role::Dialer { credentials: None }, [9; 32]);
+    let mut now = Instant::ZERO;
+    link.open(now);
+    let mut buf = [0u8; 2048];
+    let mut reason = None;
+    let mut echoed = 0;
+    for _ in 0..10_000 {
+        while let Some(n) = link.poll_transmit(&mut buf) {
+            if echoed < 1 {
+                echoed += 1;
+                let echo = buf[..n].to_vec();
+                link.handle_input(&echo, now);
+            }
+        }
+        while let Some(e) = link.poll_event() {
+            if let Event::Down(r) = e {
+                reason = Some(r);
+            }
+        }
+        if reason.is_some() {
+            break;
+        }
+        match link.poll_timeout() {
+            Some(t) => {
+                now = t;
+                link.handle_timeout(now);
+            }
+            None => break,
+        }
+    }
+    assert_eq!(echoed, 1);
+    assert_eq!(reason, Some(DownReason::LoopedBack));
+}
+
 #[test]
 fn echo_timeout_when_the_line_goes_silent() {
     let mut p = up_pair(&[], &AuthMethod::ALL);
