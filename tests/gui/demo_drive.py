@@ -28,7 +28,11 @@ def main(shots):
         r = d.try_find(win, "list item", NAME)
         if r is None:
             return False
-        state = " | ".join(d.text_of(label) for label in d.find_all(r, "label")[1:])
+        # The row's labels after its name, without the button's.
+        button = d.try_find(r, "push button")
+        skip = {d.text_of(label) for label in d.find_all(button, "label")} if button else set()
+        texts = [d.text_of(label) for label in d.find_all(r, "label")[1:]]
+        state = " | ".join(t for t in texts if t not in skip)
         if state and state not in shown:
             shown.add(state)
             print(f"demo: {state}", flush=True)
